@@ -1,0 +1,108 @@
+// Recovery engine: the reboot-recovery rules of PROTOCOL.md §4 as pure logic.
+//
+// Rationale. RFC 7530 §9.6.3 and RFC 8881 §8.4.3 let a client reclaim after a
+// server restart only if no conflicting state can have been granted since it
+// last held state. The engine decides this from three instance ids kept per
+// scope (boot_time, new_boot_time, old_boot_time) and the instance stamped on
+// each client record:
+//  - a record stamped older than the last instance that completed its grace
+//    period belongs to a client that did not reclaim in that grace period, so
+//    others may have taken conflicting state since: it is deleted;
+//  - a restart before grace_done keeps boot_time, so no client is lost by a
+//    crash during grace, and no conflicting state exists yet;
+//  - instance ids come from max(now, largest ever + 1): a wall clock stepping
+//    backwards cannot make an old record look new.
+// The engine does no I/O and reads no clock; the caller passes `now` and
+// applies the plans it returns to the store (or, in tests, to Model).
+#ifndef DAEMON_RECOVERY_ENGINE_H_
+#define DAEMON_RECOVERY_ENGINE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nfsdh::recovery {
+
+struct ScopeState {
+  std::optional<int64_t> boot_time;
+  std::optional<int64_t> new_boot_time;
+  std::optional<int64_t> old_boot_time;
+  int64_t max_instance = 0;  // largest instance ever issued in the scope
+
+  bool in_grace() const { return new_boot_time.has_value(); }
+  // The instance the kernel tags its requests with: new_boot_time while in
+  // grace, else boot_time; none before the first start.
+  std::optional<int64_t> current() const {
+    return new_boot_time ? new_boot_time : boot_time;
+  }
+  bool operator==(const ScopeState& o) const {
+    return boot_time == o.boot_time && new_boot_time == o.new_boot_time &&
+           old_boot_time == o.old_boot_time && max_instance == o.max_instance;
+  }
+};
+
+// max(now, max_instance + 1), and at least 1.
+int64_t NextInstance(const ScopeState& s, int64_t now);
+
+struct StartPlan {
+  int64_t instance = 0;  // the new server instance
+  // Delete every record stamped older than this before building the allow
+  // list (unset: keep all records).
+  std::optional<int64_t> purge_older_than;
+  ScopeState next;
+  bool restart_in_grace = false;  // the previous instance never ended grace
+};
+StartPlan PlanStart(const ScopeState& s, int64_t now);
+
+enum class Verdict {
+  kApply,        // do it
+  kAlreadyDone,  // a replay of something already applied: answer 0
+  kStale,        // not the current instance: answer -ESTALE, change nothing
+};
+
+// create_client / expire_client: allowed only for the current instance.
+Verdict CheckInstance(const ScopeState& s, int64_t instance);
+
+struct GraceDonePlan {
+  Verdict verdict = Verdict::kStale;
+  ScopeState next;              // valid when kApply
+  int64_t purge_older_than = 0;  // valid when kApply
+};
+GraceDonePlan PlanGraceDone(const ScopeState& s, int64_t instance);
+
+// An in-memory scope that applies the plans exactly as the store does. It is
+// the reference the unit tests drive through the RFC scenarios and the oracle
+// against which black-box tests check the real daemon.
+class Model {
+ public:
+  struct Record {
+    std::string princhash;
+    int64_t instance = 0;
+  };
+  struct StartResult {
+    int64_t instance = 0;
+    std::map<std::string, std::string> allowed;  // client id -> princhash
+  };
+
+  StartResult Start(int64_t now);
+  Verdict Create(int64_t instance, const std::string& id,
+                 const std::string& princhash = "");
+  Verdict Expire(int64_t instance, const std::string& id);
+  Verdict GraceDone(int64_t instance);
+  // Forget everything, as after the loss of the database.
+  void Wipe() { *this = Model(); }
+
+  const ScopeState& state() const { return state_; }
+  const std::map<std::string, Record>& records() const { return records_; }
+
+ private:
+  void PurgeOlderThan(int64_t instance);
+  ScopeState state_;
+  std::map<std::string, Record> records_;
+};
+
+}  // namespace nfsdh::recovery
+
+#endif  // DAEMON_RECOVERY_ENGINE_H_
