@@ -1,0 +1,121 @@
+// Store: the helper's stable storage, one SQLite database (format in
+// daemon/store/FORMAT.md).
+//
+// Rationale. Every acknowledgement the helper sends promises durability, so
+// the database runs in WAL mode with synchronous=FULL and every change is made
+// inside an explicit transaction (Begin ... Commit). The caller batches all
+// pending requests into one transaction (group commit) and answers them only
+// after Commit() returned OK.
+//
+// Thread affinity: a Store is used by one thread. Several processes may open
+// the same file; readers (helper-ctl) never block the writer (WAL).
+#ifndef DAEMON_STORE_STORE_H_
+#define DAEMON_STORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/util/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace nfsdh::store {
+
+// The schema version this build writes (PRAGMA user_version).
+inline constexpr int kSchemaVersion = 1;
+// PRAGMA application_id of every nfsd-helper database: "NFSH".
+inline constexpr int32_t kApplicationId = 0x4e465348;
+
+// One scope: a set of nfsd instances that share client records (one network
+// namespace, or one HA service). Field meanings: PROTOCOL.md §4.
+struct ScopeRow {
+  std::string name;
+  std::optional<int64_t> boot_time;      // last instance that completed grace
+  std::optional<int64_t> new_boot_time;  // running instance while in grace
+  std::optional<int64_t> old_boot_time;  // boot_time before that
+  int64_t max_instance = 0;              // largest instance ever issued
+  std::optional<int64_t> kernel_boot_time;  // kernel's boot_time, current inst.
+  std::optional<int64_t> grace_started;  // wall clock (s): current inst. start
+  std::optional<int64_t> grace_ended;    // wall clock (s): boot_time's grace end
+};
+
+struct ClientRow {
+  std::string scope;
+  std::string id;         // the client owner, 1..1024 bytes of binary
+  std::string princhash;  // empty or 32 bytes
+  int minor = 0;          // 0: NFSv4.0, 1: NFSv4.1 or later
+  int64_t instance = 0;   // instance that last created or refreshed it
+  int64_t first_seen = 0;  // wall clock seconds
+  int64_t last_seen = 0;   // wall clock seconds
+};
+
+class Store {
+ public:
+  enum class Mode {
+    kReadWrite,  // create the file (0600) and its directory (0700) if missing
+    kReadOnly,   // never create or change anything
+  };
+
+  // Opens `path`. Refuses (kCorrupt) a file that is not an nfsd-helper
+  // database, has a newer schema than this build, or fails PRAGMA quick_check;
+  // kNotFound if it does not exist in kReadOnly mode. Older schemas are
+  // migrated in kReadWrite mode, refused in kReadOnly mode.
+  static Status Open(const std::string& path, Mode mode,
+                     std::unique_ptr<Store>* out);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // The value of a PRAGMA on this connection ("journal_mode" -> "wal").
+  Status Pragma(const std::string& name, std::string* value);
+
+  // --- reads (inside or outside a transaction) ---
+  Status GetScope(const std::string& name, std::optional<ScopeRow>* out);
+  Status ListScopes(std::vector<ScopeRow>* out);  // ordered by name
+  Status CountClients(const std::string& scope, int64_t* out);
+  // Calls `fn` for every client of `scope`, ordered by id, streaming (never
+  // loads the table whole). Stops early if `fn` returns false.
+  Status ForEachClient(const std::string& scope,
+                       const std::function<bool(const ClientRow&)>& fn);
+  Status GetClient(const std::string& scope, const std::string& id,
+                   std::optional<ClientRow>* out);
+
+  // --- writes: only between Begin() and Commit() ---
+  Status Begin();   // BEGIN IMMEDIATE
+  Status Commit();  // durable once this returns OK
+  void Rollback();  // safe to call after a failed statement or Commit
+  bool in_transaction() const { return in_txn_; }
+
+  Status PutScope(const ScopeRow& row);  // insert or replace
+  // Inserts the record or refreshes it: instance, princhash, minor and
+  // last_seen are replaced; first_seen is kept.
+  Status UpsertClient(const ClientRow& row);
+  Status DeleteClient(const std::string& scope, const std::string& id,
+                      bool* existed);
+  // Deletes every record of `scope` stamped with an instance < `instance`.
+  Status PurgeOlderThan(const std::string& scope, int64_t instance,
+                        int64_t* deleted);
+
+ private:
+  Store(sqlite3* db, std::string path);
+  Status Init(Mode mode);
+  Status Exec(const char* sql);
+  Status Prepare(const char* sql, sqlite3_stmt** stmt);
+  Status Error(const char* what) const;
+
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  bool in_txn_ = false;
+  std::vector<sqlite3_stmt*> stmts_;  // cached, finalized in ~Store
+};
+
+}  // namespace nfsdh::store
+
+#endif  // DAEMON_STORE_STORE_H_

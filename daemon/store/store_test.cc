@@ -1,0 +1,295 @@
+#include "daemon/store/store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace nfsdh::store {
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/nfsdh-store-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+std::unique_ptr<Store> OpenRw(const std::string& path) {
+  std::unique_ptr<Store> st;
+  Status s = Store::Open(path, Store::Mode::kReadWrite, &st);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return st;
+}
+
+int64_t QueryInt(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+          SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+ClientRow Client(const std::string& id, int64_t instance, int64_t now = 100) {
+  ClientRow c;
+  c.scope = "default";
+  c.id = id;
+  c.instance = instance;
+  c.first_seen = c.last_seen = now;
+  return c;
+}
+
+TEST_CASE("a new database is private, versioned, WAL and durable",
+          "[store]") {
+  TempDir t;
+  std::string dir = t.path + "/state";
+  std::string db = dir + "/state.sqlite";
+  auto st = OpenRw(db);
+  struct stat sb;
+  REQUIRE(stat(dir.c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 07777) == 0700);
+  REQUIRE(stat(db.c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 07777) == 0600);
+  CHECK(QueryInt(db, "PRAGMA user_version") == kSchemaVersion);
+  CHECK(QueryInt(db, "PRAGMA application_id") == kApplicationId);
+  // A write creates the WAL file with the database's mode.
+  REQUIRE(st->Begin().ok());
+  ScopeRow sc;
+  sc.name = "default";
+  REQUIRE(st->PutScope(sc).ok());
+  REQUIRE(st->Commit().ok());
+  REQUIRE(stat((db + "-wal").c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 07777) == 0600);
+}
+
+TEST_CASE("the writer runs WAL with synchronous=FULL", "[store]") {
+  TempDir t;
+  auto st = OpenRw(t.path + "/s.sqlite");
+  std::string v;
+  REQUIRE(st->Pragma("journal_mode", &v).ok());
+  CHECK(v == "wal");
+  REQUIRE(st->Pragma("synchronous", &v).ok());
+  CHECK(v == "2");  // FULL
+  CHECK_FALSE(st->Pragma("x; DROP TABLE scopes", &v).ok());
+}
+
+TEST_CASE("a committed record survives closing and reopening", "[store]") {
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  {
+    auto st = OpenRw(db);
+    REQUIRE(st->Begin().ok());
+    REQUIRE(st->UpsertClient(Client("A", 7)).ok());
+    REQUIRE(st->Commit().ok());
+  }
+  auto st = OpenRw(db);
+  std::optional<ClientRow> c;
+  REQUIRE(st->GetClient("default", "A", &c).ok());
+  REQUIRE(c);
+  CHECK(c->instance == 7);
+}
+
+TEST_CASE("scope rows round-trip, NULLs included", "[store]") {
+  TempDir t;
+  auto st = OpenRw(t.path + "/s.sqlite");
+  ScopeRow in;
+  in.name = "ns-1";
+  in.boot_time = 1000;
+  in.old_boot_time = 900;
+  in.max_instance = 1001;
+  in.kernel_boot_time = 998;
+  in.grace_started = 1001;
+  REQUIRE(st->Begin().ok());
+  REQUIRE(st->PutScope(in).ok());
+  REQUIRE(st->Commit().ok());
+  std::optional<ScopeRow> out;
+  REQUIRE(st->GetScope("ns-1", &out).ok());
+  REQUIRE(out);
+  CHECK(out->boot_time == 1000);
+  CHECK_FALSE(out->new_boot_time);
+  CHECK(out->old_boot_time == 900);
+  CHECK(out->max_instance == 1001);
+  CHECK(out->kernel_boot_time == 998);
+  CHECK_FALSE(out->grace_ended);
+  REQUIRE(st->GetScope("other", &out).ok());
+  CHECK_FALSE(out);
+}
+
+TEST_CASE("upsert refreshes a record but keeps first_seen", "[store]") {
+  TempDir t;
+  auto st = OpenRw(t.path + "/s.sqlite");
+  std::string id("\x00\xff binary\n", 10);
+  std::string hash(32, '\x5a');
+  REQUIRE(st->Begin().ok());
+  REQUIRE(st->UpsertClient(Client(id, 10, 100)).ok());
+  ClientRow again = Client(id, 20, 200);
+  again.princhash = hash;
+  again.minor = 1;
+  REQUIRE(st->UpsertClient(again).ok());
+  REQUIRE(st->Commit().ok());
+  std::optional<ClientRow> c;
+  REQUIRE(st->GetClient("default", id, &c).ok());
+  REQUIRE(c);
+  CHECK(c->id == id);
+  CHECK(c->instance == 20);
+  CHECK(c->princhash == hash);
+  CHECK(c->minor == 1);
+  CHECK(c->first_seen == 100);
+  CHECK(c->last_seen == 200);
+}
+
+TEST_CASE("delete and purge touch only their scope", "[store]") {
+  TempDir t;
+  auto st = OpenRw(t.path + "/s.sqlite");
+  REQUIRE(st->Begin().ok());
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(st->UpsertClient(Client("c" + std::to_string(i), 100 + i)).ok());
+  ClientRow other = Client("c0", 1);
+  other.scope = "other";
+  REQUIRE(st->UpsertClient(other).ok());
+  int64_t n = -1;
+  REQUIRE(st->PurgeOlderThan("default", 105, &n).ok());
+  CHECK(n == 5);
+  bool existed = false;
+  REQUIRE(st->DeleteClient("default", "c9", &existed).ok());
+  CHECK(existed);
+  REQUIRE(st->DeleteClient("default", "c9", &existed).ok());
+  CHECK_FALSE(existed);
+  REQUIRE(st->Commit().ok());
+  REQUIRE(st->CountClients("default", &n).ok());
+  CHECK(n == 4);
+  REQUIRE(st->CountClients("other", &n).ok());
+  CHECK(n == 1);
+  std::vector<std::string> ids;
+  REQUIRE(st->ForEachClient("default", [&](const ClientRow& c) {
+               ids.push_back(c.id);
+               return true;
+             }).ok());
+  CHECK(ids == std::vector<std::string>{"c5", "c6", "c7", "c8"});
+  ids.clear();
+  REQUIRE(st->ForEachClient("default", [&](const ClientRow& c) {
+               ids.push_back(c.id);
+               return false;  // stop after the first
+             }).ok());
+  CHECK(ids.size() == 1);
+}
+
+TEST_CASE("an uncommitted transaction is invisible and rolls back",
+          "[store]") {
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  auto st = OpenRw(db);
+  REQUIRE(st->Begin().ok());
+  REQUIRE(st->UpsertClient(Client("A", 1)).ok());
+  CHECK(QueryInt(db, "SELECT count(*) FROM v4clients") == 0);
+  st->Rollback();
+  CHECK_FALSE(st->in_transaction());
+  int64_t n = -1;
+  REQUIRE(st->CountClients("default", &n).ok());
+  CHECK(n == 0);
+}
+
+TEST_CASE("damaged and foreign files are refused with the right kind",
+          "[store]") {
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  std::unique_ptr<Store> st;
+
+  SECTION("garbage bytes are corruption") {
+    std::ofstream(db) << std::string(8192, 'x');
+    Status s = Store::Open(db, Store::Mode::kReadWrite, &st);
+    CHECK(s.code() == Status::Code::kCorrupt);
+    s = Store::Open(db, Store::Mode::kReadOnly, &st);
+    CHECK(s.code() == Status::Code::kCorrupt);
+  }
+  SECTION("a damaged b-tree page fails quick_check") {
+    {
+      auto w = OpenRw(db);
+      REQUIRE(w->Begin().ok());
+      for (int i = 0; i < 2000; ++i)
+        REQUIRE(w->UpsertClient(Client(std::string(200, 'a') +
+                                           std::to_string(i), 5)).ok());
+      REQUIRE(w->Commit().ok());
+    }
+    // Checkpoint the WAL into the file, then scribble over a middle page.
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0) ==
+            SQLITE_OK);
+    sqlite3_close(h);
+    int fd = open(db.c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    std::string junk(4096, '\xee');
+    REQUIRE(pwrite(fd, junk.data(), junk.size(), 4096 * 20) == 4096);
+    close(fd);
+    Status s = Store::Open(db, Store::Mode::kReadWrite, &st);
+    INFO(s.ToString());
+    CHECK(s.code() == Status::Code::kCorrupt);
+  }
+  SECTION("another program's database is not ours, and not corrupt") {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h,
+                         "CREATE TABLE grace (current INTEGER, recovery "
+                         "INTEGER)",
+                         0, 0, 0) == SQLITE_OK);
+    sqlite3_close(h);
+    Status s = Store::Open(db, Store::Mode::kReadWrite, &st);
+    CHECK(s.code() == Status::Code::kInvalid);
+    CHECK_THAT(s.message(), Catch::Contains("not an nfsd-helper database"));
+  }
+  SECTION("a newer schema is refused") {
+    OpenRw(db);
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "PRAGMA user_version=99", 0, 0, 0) == SQLITE_OK);
+    sqlite3_close(h);
+    Status s = Store::Open(db, Store::Mode::kReadWrite, &st);
+    CHECK(s.code() == Status::Code::kInvalid);
+    CHECK_THAT(s.message(), Catch::Contains("schema version 99"));
+  }
+  SECTION("read-only mode never creates a file") {
+    Status s = Store::Open(db, Store::Mode::kReadOnly, &st);
+    CHECK(s.code() == Status::Code::kNotFound);
+    CHECK(access(db.c_str(), F_OK) != 0);
+  }
+}
+
+TEST_CASE("a group- or world-writable state directory is refused",
+          "[store]") {
+  TempDir t;
+  std::string dir = t.path + "/state";
+  REQUIRE(mkdir(dir.c_str(), 0777) == 0);
+  REQUIRE(chmod(dir.c_str(), 0777) == 0);
+  std::unique_ptr<Store> st;
+  Status s = Store::Open(dir + "/s.sqlite", Store::Mode::kReadWrite, &st);
+  CHECK(s.code() == Status::Code::kPermission);
+}
+
+TEST_CASE("an empty file is migrated to the current schema", "[store]") {
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  std::ofstream(db).close();  // version 0: an empty file
+  OpenRw(db);
+  CHECK(QueryInt(db, "PRAGMA user_version") == kSchemaVersion);
+  CHECK(QueryInt(db,
+                 "SELECT count(*) FROM sqlite_schema WHERE name='v4clients'") ==
+        1);
+}
+
+}  // namespace
+}  // namespace nfsdh::store

@@ -1,0 +1,56 @@
+#include "daemon/util/fs.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace nfsdh {
+
+std::string DirName(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+Status EnsurePrivateDir(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::FromErrno("stat " + dir, errno);
+    std::string parent = DirName(dir);
+    if (parent != dir && stat(parent.c_str(), &st) != 0) {
+      if (errno != ENOENT) return Status::FromErrno("stat " + parent, errno);
+      for (size_t i = 1; i <= parent.size(); ++i) {
+        if (i == parent.size() || parent[i] == '/') {
+          std::string part = parent.substr(0, i);
+          if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+            return Status::FromErrno("mkdir " + part, errno);
+        }
+      }
+    }
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status::FromErrno("mkdir " + dir, errno);
+    if (stat(dir.c_str(), &st) != 0)
+      return Status::FromErrno("stat " + dir, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::Invalid(dir + " is not a directory");
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    return Status::Permission(dir +
+                              " is writable by group or others; refusing to "
+                              "keep client records there (chmod 0700 it)");
+  }
+  return Status::Ok();
+}
+
+std::string IsoTime(long long t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  char buf[32];
+  if (gmtime_r(&tt, &tm) == nullptr ||
+      strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    return "?";
+  return buf;
+}
+
+}  // namespace nfsdh
