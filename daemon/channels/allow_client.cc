@@ -1,0 +1,98 @@
+// allow_client: a server instance starts (PROTOCOL.md §3.1).
+//
+// The new instance, the purge and the scope row are written in the batch's
+// transaction; the allow list is streamed from that same transaction, several
+// lines per write; "done 0" follows only after COMMIT.
+#include <cerrno>
+
+#include "daemon/channels/channel.h"
+#include "daemon/util/log.h"
+
+namespace nfsdh {
+namespace {
+
+void HandleStart(Batch& b, int fd, std::string_view line,
+                 ChannelCounters* counters) {
+  ++counters->requests;
+  auto parsed = nfsdfs::ParseStartRequest(line);
+  if (auto* err = std::get_if<nfsdfs::ParseError>(&parsed)) {
+    b.Malformed(fd, nfsdfs::Channel::kAllowClient, line, *err, counters);
+    return;
+  }
+  const auto& req = std::get<nfsdfs::StartRequest>(parsed);
+  if (req.version != nfsdfs::kProtocolVersion) {
+    LOG_ERROR("allow_client: the kernel speaks protocol version %llu; this "
+              "nfsd-helper speaks version %u",
+              static_cast<unsigned long long>(req.version),
+              nfsdfs::kProtocolVersion);
+    b.ReplyAllowDone(fd, req.seq, -EPROTONOSUPPORT, 0, counters);
+    return;
+  }
+  if (b.failed()) {
+    b.ReplyAllowDone(fd, req.seq, -EIO, 0, counters);
+    return;
+  }
+
+  recovery::ScopeState before = ToScopeState(b.row());
+  recovery::StartPlan plan = recovery::PlanStart(before, b.now());
+  int64_t purged = 0;
+  Status s;
+  if (plan.purge_older_than)
+    s = b.store().PurgeOlderThan(b.scope(), *plan.purge_older_than, &purged);
+  store::ScopeRow next = b.row();
+  SetScopeState(plan.next, &next);
+  next.kernel_boot_time = req.kernel_boot_time;
+  next.grace_started = b.now();
+  if (s.ok()) s = b.store().PutScope(next);
+
+  int64_t allowed = 0;
+  bool delivered = true;
+  if (s.ok()) {
+    std::string chunk;
+    s = b.store().ForEachClient(b.scope(), [&](const store::ClientRow& c) {
+      std::string l = nfsdfs::EncodeAllowClient(req.seq, c.id, c.princhash);
+      if (chunk.size() + l.size() > nfsdfs::kMaxDowncallLen) {
+        if (!b.WriteNow(fd, chunk)) {
+          delivered = false;
+          return false;
+        }
+        chunk.clear();
+      }
+      chunk += l;
+      ++allowed;
+      return true;
+    });
+    if (s.ok() && delivered && !chunk.empty()) delivered = b.WriteNow(fd, chunk);
+  }
+  if (!s.ok()) {
+    LOG_ERROR("scope %s: cannot start a server instance, no client may "
+              "reclaim: %s",
+              b.scope().c_str(), s.ToString().c_str());
+    b.Fail(s);
+    b.ReplyAllowDone(fd, req.seq, -EIO, 0, counters);
+    return;
+  }
+  if (!delivered) {
+    LOG_WARNING("scope %s: the allow list for request %llu was not "
+                "delivered; the kernel will ask again",
+                b.scope().c_str(), static_cast<unsigned long long>(req.seq));
+  }
+  b.row() = next;
+  LOG_NOTICE("scope %s: server instance %lld starts its grace period "
+             "(kernel boot time %lld)%s; %lld client(s) may reclaim, %lld "
+             "stale record(s) removed",
+             b.scope().c_str(), static_cast<long long>(plan.instance),
+             static_cast<long long>(req.kernel_boot_time),
+             plan.restart_in_grace
+                 ? "; the previous instance never ended its grace period"
+                 : "",
+             static_cast<long long>(allowed), static_cast<long long>(purged));
+  b.ReplyAllowDone(fd, req.seq, 0, plan.instance, counters);
+}
+
+}  // namespace
+
+const ChannelEntry kAllowClientChannel = {nfsdfs::Channel::kAllowClient,
+                                          HandleStart};
+
+}  // namespace nfsdh

@@ -1,0 +1,109 @@
+#include "daemon/channels/channel.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "daemon/util/log.h"
+#include "nfsdfs-proto/qword.h"
+
+namespace nfsdh {
+
+recovery::ScopeState ToScopeState(const store::ScopeRow& row) {
+  recovery::ScopeState s;
+  s.boot_time = row.boot_time;
+  s.new_boot_time = row.new_boot_time;
+  s.old_boot_time = row.old_boot_time;
+  s.max_instance = row.max_instance;
+  return s;
+}
+
+void SetScopeState(const recovery::ScopeState& s, store::ScopeRow* row) {
+  row->boot_time = s.boot_time;
+  row->new_boot_time = s.new_boot_time;
+  row->old_boot_time = s.old_boot_time;
+  row->max_instance = s.max_instance;
+}
+
+std::string DescribeInstance(const std::optional<int64_t>& inst) {
+  return inst ? "instance " + std::to_string(*inst) : "no instance";
+}
+
+Batch::Batch(store::Store* store, store::ScopeRow* row, int64_t now)
+    : store_(store), row_(row), now_(now) {}
+
+void Batch::Fail(const Status& s) {
+  if (failure_.ok()) failure_ = s;
+}
+
+void Batch::ReplyStatus(int fd, uint64_t seq, int status, ChannelCounters* c) {
+  pending_.push_back({fd, seq, false, status, 0, c});
+}
+
+void Batch::ReplyAllowDone(int fd, uint64_t seq, int status, int64_t instance,
+                           ChannelCounters* c) {
+  pending_.push_back({fd, seq, true, status, instance, c});
+}
+
+void Batch::Malformed(int fd, nfsdfs::Channel ch, std::string_view line,
+                      const nfsdfs::ParseError& err, ChannelCounters* c) {
+  if (c) ++c->malformed;
+  std::string_view shown = line.substr(0, 160);
+  std::string esc = nfsdfs::EscapeForLog(shown);
+  if (shown.size() < line.size()) esc += "...";
+  if (err.seq) {
+    LOG_WARNING("%s: malformed request %llu refused with -EINVAL: %s: \"%s\"",
+                nfsdfs::ChannelFileName(ch),
+                static_cast<unsigned long long>(*err.seq), err.reason.c_str(),
+                esc.c_str());
+    if (ch == nfsdfs::Channel::kAllowClient)
+      pending_.push_back({fd, *err.seq, true, -EINVAL, 0, nullptr});
+    else
+      pending_.push_back({fd, *err.seq, false, -EINVAL, 0, nullptr});
+  } else {
+    LOG_ERROR("%s: malformed request without a readable sequence number "
+              "cannot be answered: %s: \"%s\"",
+              nfsdfs::ChannelFileName(ch), err.reason.c_str(), esc.c_str());
+  }
+}
+
+bool Batch::WriteNow(int fd, const std::string& data) {
+  for (;;) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n == static_cast<ssize_t>(data.size())) return true;
+    if (n < 0 && errno == EINTR) continue;
+    LOG_WARNING("write of %zu-byte downcall failed: %s", data.size(),
+                n < 0 ? strerror(errno) : "short write");
+    return false;
+  }
+}
+
+void Batch::Finish(bool committed) {
+  for (const Pending& p : pending_) {
+    int status = p.status;
+    int64_t instance = p.instance;
+    if (status == 0 && !committed) {
+      status = -EIO;
+      instance = 0;
+    }
+    if (p.counters) {
+      if (status == 0)
+        ++p.counters->ok;
+      else if (status == -EIO)
+        ++p.counters->failed;
+    }
+    std::string line = p.allow_done
+                           ? nfsdfs::EncodeAllowDone(p.seq, status, instance)
+                           : nfsdfs::EncodeStatusReply(p.seq, status);
+    LOG_DEBUG("reply: %s", nfsdfs::EscapeForLog(line).c_str());
+    if (!WriteNow(p.fd, line)) {
+      LOG_WARNING("reply to request %llu was not delivered (the kernel no "
+                  "longer waits for it)",
+                  static_cast<unsigned long long>(p.seq));
+    }
+  }
+  pending_.clear();
+}
+
+}  // namespace nfsdh

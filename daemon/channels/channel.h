@@ -1,0 +1,113 @@
+// Channels: one upcall file each, served by a handler from the table below.
+//
+// Every request that is pending when the daemon wakes is handled inside one
+// SQLite transaction (a Batch). Handlers apply their request to the store
+// and queue their reply; the replies are written only after COMMIT has
+// returned, and a reply that promised durability turns into -EIO if the
+// commit failed. This is the group commit of the design: a reclaim storm
+// costs one fsync per wake-up, not one per client.
+#ifndef DAEMON_CHANNELS_CHANNEL_H_
+#define DAEMON_CHANNELS_CHANNEL_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/recovery/engine.h"
+#include "daemon/store/store.h"
+#include "daemon/util/status.h"
+#include "nfsdfs-proto/message.h"
+
+namespace nfsdh {
+
+// Converts between the stored scope row and the engine's view of it.
+recovery::ScopeState ToScopeState(const store::ScopeRow& row);
+void SetScopeState(const recovery::ScopeState& s, store::ScopeRow* row);
+
+// Per-kind request counters, for logs and status.
+struct ChannelCounters {
+  uint64_t requests = 0;
+  uint64_t ok = 0;
+  uint64_t malformed = 0;
+  uint64_t stale = 0;
+  uint64_t failed = 0;  // -EIO
+};
+
+class Batch {
+ public:
+  // REQUIRES: store->in_transaction(); `row` is the scope's row as of the
+  // start of the transaction.
+  Batch(store::Store* store, store::ScopeRow* row, int64_t now);
+
+  store::Store& store() { return *store_; }
+  store::ScopeRow& row() { return *row_; }
+  const std::string& scope() const { return row_->name; }
+  int64_t now() const { return now_; }
+
+  // Records the first storage failure of the batch: the transaction will be
+  // rolled back and every success reply queued in it becomes -EIO.
+  void Fail(const Status& s);
+  bool failed() const { return !failure_.ok(); }
+  const Status& failure() const { return failure_; }
+
+  // Queues "<seq> <status>". A status of 0 is a promise of durability: it is
+  // sent only if the batch commits.
+  void ReplyStatus(int fd, uint64_t seq, int status, ChannelCounters* c);
+  // Queues "<seq> done <status> <instance>" under the same rule.
+  void ReplyAllowDone(int fd, uint64_t seq, int status, int64_t instance,
+                      ChannelCounters* c);
+  // Logs a malformed request and, if its sequence number is readable,
+  // queues the -EINVAL reply for it.
+  void Malformed(int fd, nfsdfs::Channel ch, std::string_view line,
+                 const nfsdfs::ParseError& err, ChannelCounters* c);
+  // Writes `data` to `fd` at once (the allow list, before the commit; the
+  // kernel ignores it unless "done 0" follows). False if the write failed.
+  bool WriteNow(int fd, const std::string& data);
+
+  // Writes every queued reply. `committed` says whether COMMIT succeeded.
+  void Finish(bool committed);
+
+ private:
+  struct Pending {
+    int fd;
+    uint64_t seq;
+    bool allow_done;
+    int status;
+    int64_t instance;
+    ChannelCounters* counters;
+  };
+  store::Store* store_;
+  store::ScopeRow* row_;
+  int64_t now_;
+  Status failure_;
+  std::vector<Pending> pending_;
+};
+
+// A channel handler: applies one request line (as read, with its '\n') to
+// the batch and queues its reply.
+struct ChannelEntry {
+  nfsdfs::Channel channel;
+  void (*handle)(Batch& batch, int fd, std::string_view line,
+                 ChannelCounters* counters);
+};
+
+extern const ChannelEntry kAllowClientChannel;
+extern const ChannelEntry kCreateClientChannel;
+extern const ChannelEntry kExpireClientChannel;
+extern const ChannelEntry kGraceDoneChannel;
+
+// Every channel the daemon serves, in the order a batch handles them.
+inline const ChannelEntry* const kChannelTable[] = {
+    &kAllowClientChannel,
+    &kCreateClientChannel,
+    &kExpireClientChannel,
+    &kGraceDoneChannel,
+};
+
+// "instance 1763771860" or "no instance" for logs.
+std::string DescribeInstance(const std::optional<int64_t>& inst);
+
+}  // namespace nfsdh
+
+#endif  // DAEMON_CHANNELS_CHANNEL_H_

@@ -1,0 +1,74 @@
+// grace_done: the running instance ended its grace period (PROTOCOL.md
+// §3.4). The boot-time rotation and the purge of clients that did not
+// reclaim are one transaction, so no crash can leave boot_time missing.
+#include <cerrno>
+
+#include "daemon/channels/channel.h"
+#include "daemon/util/log.h"
+
+namespace nfsdh {
+namespace {
+
+void HandleGraceDone(Batch& b, int fd, std::string_view line,
+                     ChannelCounters* counters) {
+  ++counters->requests;
+  auto parsed = nfsdfs::ParseGraceDoneRequest(line);
+  if (auto* err = std::get_if<nfsdfs::ParseError>(&parsed)) {
+    b.Malformed(fd, nfsdfs::Channel::kGraceDone, line, *err, counters);
+    return;
+  }
+  const auto& req = std::get<nfsdfs::GraceDoneRequest>(parsed);
+  recovery::ScopeState st = ToScopeState(b.row());
+  recovery::GraceDonePlan plan = recovery::PlanGraceDone(st, req.instance);
+  if (plan.verdict == recovery::Verdict::kStale) {
+    ++counters->stale;
+    LOG_WARNING("grace_done %llu: instance %lld is not in grace (%s, %s) in "
+                "scope %s; refused with -ESTALE",
+                static_cast<unsigned long long>(req.seq),
+                static_cast<long long>(req.instance),
+                DescribeInstance(st.current()).c_str(),
+                st.in_grace() ? "in grace" : "not in grace",
+                b.scope().c_str());
+    b.ReplyStatus(fd, req.seq, -ESTALE, counters);
+    return;
+  }
+  if (plan.verdict == recovery::Verdict::kAlreadyDone) {
+    LOG_INFO("grace_done %llu: instance %lld already ended its grace period",
+             static_cast<unsigned long long>(req.seq),
+             static_cast<long long>(req.instance));
+    b.ReplyStatus(fd, req.seq, 0, counters);
+    return;
+  }
+  if (b.failed()) {
+    b.ReplyStatus(fd, req.seq, -EIO, counters);
+    return;
+  }
+  int64_t purged = 0;
+  Status s = b.store().PurgeOlderThan(b.scope(), plan.purge_older_than,
+                                      &purged);
+  store::ScopeRow next = b.row();
+  SetScopeState(plan.next, &next);
+  next.grace_ended = b.now();
+  if (s.ok()) s = b.store().PutScope(next);
+  if (!s.ok()) {
+    LOG_ERROR("scope %s: cannot end the grace period of instance %lld: %s",
+              b.scope().c_str(), static_cast<long long>(req.instance),
+              s.ToString().c_str());
+    b.Fail(s);
+    b.ReplyStatus(fd, req.seq, -EIO, counters);
+    return;
+  }
+  b.row() = next;
+  LOG_NOTICE("scope %s: instance %lld ended its grace period; %lld client(s) "
+             "that did not reclaim were removed",
+             b.scope().c_str(), static_cast<long long>(req.instance),
+             static_cast<long long>(purged));
+  b.ReplyStatus(fd, req.seq, 0, counters);
+}
+
+}  // namespace
+
+const ChannelEntry kGraceDoneChannel = {nfsdfs::Channel::kGraceDone,
+                                        HandleGraceDone};
+
+}  // namespace nfsdh

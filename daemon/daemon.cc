@@ -1,0 +1,276 @@
+#include "daemon/daemon.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <cstdlib>
+#include <ctime>
+
+#include "daemon/util/fs.h"
+#include "daemon/util/log.h"
+#include "nfsdfs-proto/qword.h"
+
+namespace nfsdh {
+namespace {
+
+constexpr size_t kReadBuffer = 8192;
+// Requests handled in one batch at most; the rest wait for the next wake-up
+// (the channel is still readable), which bounds memory under a flood.
+constexpr size_t kMaxBatch = 4096;
+// A request is at most 4096 bytes (PROTOCOL.md §2); a longer accumulation is
+// garbage and is dropped rather than held.
+constexpr size_t kMaxPartial = 2 * nfsdfs::kMaxRequestLen;
+
+}  // namespace
+
+Daemon::Daemon(const Options& opts) : opts_(opts) {
+  if (const char* fp = getenv("NFSD_HELPER_TEST_CRASH")) {
+    std::string v = fp;
+    auto colon = v.find(':');
+    std::string where = v.substr(0, colon);
+    uint64_t n = colon == std::string::npos
+                     ? 1
+                     : strtoull(v.c_str() + colon + 1, nullptr, 10);
+    if (where == "before-commit" || where == "after-commit") {
+      crash_point_ = where == "before-commit" ? CrashPoint::kBeforeCommit
+                                              : CrashPoint::kAfterCommit;
+      crash_at_ = n;
+      LOG_WARNING("test failpoint armed: SIGKILL %s of batch %llu",
+                  where.c_str(), static_cast<unsigned long long>(n));
+    } else {
+      LOG_WARNING("NFSD_HELPER_TEST_CRASH=%s not understood; ignored", fp);
+    }
+  }
+  for (const ChannelEntry* e : kChannelTable) {
+    ChannelState c;
+    c.entry = e;
+    c.path = opts_.nfsdfs + "/" + nfsdfs::ChannelFileName(e->channel);
+    channels_.push_back(std::move(c));
+  }
+}
+
+Daemon::~Daemon() {
+  for (auto& c : channels_) CloseChannel(c);
+  for (auto* ev : signals_) event_free(ev);
+  if (retry_) event_free(retry_);
+  if (base_) event_base_free(base_);
+}
+
+Status Daemon::OpenStore() {
+  Status s = store::Store::Open(opts_.db, store::Store::Mode::kReadWrite,
+                                &store_);
+  if (s.code() != Status::Code::kCorrupt) return s;
+
+  // Fail closed: the records cannot be trusted, so nobody may reclaim. The
+  // damaged file is kept for inspection, never overwritten.
+  std::string aside = opts_.db + ".corrupt-" + IsoTime(time(nullptr));
+  LOG_ERROR("%s", s.ToString().c_str());
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string from = opts_.db + suffix, to = aside + suffix;
+    if (rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+      return Status::FromErrno("cannot move the damaged database " + from +
+                                   " aside to " + to,
+                               errno);
+    }
+  }
+  LOG_ERROR("the damaged database was moved to %s; starting an empty one: "
+            "no client can reclaim state at the next server start, and "
+            "clients of the running server instance are refused until it "
+            "restarts",
+            aside.c_str());
+  return store::Store::Open(opts_.db, store::Store::Mode::kReadWrite, &store_);
+}
+
+Status Daemon::LoadScope() {
+  std::optional<store::ScopeRow> row;
+  Status s = store_->GetScope(opts_.scope, &row);
+  if (!s.ok()) return s;
+  if (row) {
+    row_ = *row;
+  } else {
+    row_ = store::ScopeRow();
+    row_.name = opts_.scope;
+  }
+  return Status::Ok();
+}
+
+Status Daemon::Init() {
+  Status s = OpenStore();
+  if (s.ok()) s = LoadScope();
+  if (!s.ok()) return s;
+  recovery::ScopeState st = ToScopeState(row_);
+  LOG_INFO("database %s, scope %s: %s%s", opts_.db.c_str(),
+           opts_.scope.c_str(), DescribeInstance(st.current()).c_str(),
+           st.in_grace() ? " (in grace)" : "");
+  return Status::Ok();
+}
+
+void Daemon::CloseChannel(ChannelState& c) {
+  if (c.ev) {
+    event_free(c.ev);
+    c.ev = nullptr;
+  }
+  if (c.fd >= 0) {
+    close(c.fd);
+    c.fd = -1;
+  }
+  c.partial.clear();
+}
+
+bool Daemon::OpenChannels() {
+  bool all = true;
+  for (auto& c : channels_) {
+    if (c.fd >= 0) continue;
+    int fd = open(c.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      all = false;
+      if (!c.warned_missing) {
+        LOG_WARNING("cannot open %s: %s; retrying every second (is nfsd "
+                    "loaded, and does its filesystem offer the client "
+                    "tracking files?)",
+                    c.path.c_str(), strerror(errno));
+        c.warned_missing = true;
+      }
+      continue;
+    }
+    c.fd = fd;
+    c.warned_missing = false;
+    c.ev = event_new(base_, fd, EV_READ | EV_PERSIST, OnReadable, this);
+    event_add(c.ev, nullptr);
+  }
+  if (all && !serving_logged_) {
+    LOG_NOTICE("serving %s for scope %s", opts_.nfsdfs.c_str(),
+               opts_.scope.c_str());
+    serving_logged_ = true;
+  }
+  return all;
+}
+
+void Daemon::Drain(std::vector<Request>* out) {
+  char buf[kReadBuffer];
+  for (size_t i = 0; i < channels_.size(); ++i) {
+    ChannelState& c = channels_[i];
+    while (c.fd >= 0 && out->size() < kMaxBatch) {
+      ssize_t n = read(c.fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0 || (n < 0 && errno == EAGAIN)) break;
+      if (n < 0) {
+        LOG_ERROR("read %s: %s; reopening", c.path.c_str(), strerror(errno));
+        CloseChannel(c);
+        serving_logged_ = false;
+        break;
+      }
+      c.partial.append(buf, n);
+      if (c.partial.back() == '\n') {
+        out->push_back({i, std::move(c.partial)});
+        c.partial.clear();
+      } else if (c.partial.size() > kMaxPartial) {
+        LOG_ERROR("%s: dropped %zu bytes that never ended in a newline: "
+                  "\"%s...\"",
+                  c.path.c_str(), c.partial.size(),
+                  nfsdfs::EscapeForLog(c.partial.substr(0, 80)).c_str());
+        c.partial.clear();
+      }
+    }
+  }
+}
+
+void Daemon::RunBatch(const std::vector<Request>& reqs) {
+  store::ScopeRow before = row_;
+  Status s = store_->Begin();
+  Batch batch(store_.get(), &row_, static_cast<int64_t>(time(nullptr)));
+  if (!s.ok()) batch.Fail(s);
+  for (const Request& r : reqs) {
+    ChannelState& c = channels_[r.channel];
+    LOG_DEBUG("%s: %s", nfsdfs::ChannelFileName(c.entry->channel),
+              nfsdfs::EscapeForLog(r.line).c_str());
+    c.entry->handle(batch, c.fd, r.line, &c.counters);
+  }
+  bool committed = false;
+  ++batches_;
+  bool crash_here = crash_at_ == batches_;
+  if (crash_here && crash_point_ == CrashPoint::kBeforeCommit) raise(SIGKILL);
+  if (!batch.failed()) {
+    s = store_->Commit();
+    if (crash_here && crash_point_ == CrashPoint::kAfterCommit) raise(SIGKILL);
+    if (s.ok())
+      committed = true;
+    else
+      batch.Fail(s);
+  } else if (store_->in_transaction()) {
+    store_->Rollback();
+  }
+  if (!committed) {
+    row_ = before;
+    if (first_storage_error_.ok()) first_storage_error_ = batch.failure();
+    LOG_ERROR("storage failure, %zu request(s) answered -EIO: %s",
+              reqs.size(), batch.failure().ToString().c_str());
+  }
+  LOG_DEBUG("batch of %zu request(s) %s", reqs.size(),
+            committed ? "committed in one transaction" : "rolled back");
+  batch.Finish(committed);
+}
+
+void Daemon::OnReadable(int, short, void* arg) {
+  auto* d = static_cast<Daemon*>(arg);
+  std::vector<Request> reqs;
+  d->Drain(&reqs);
+  if (!reqs.empty()) d->RunBatch(reqs);
+  bool closed = false;
+  for (auto& c : d->channels_) closed |= c.fd < 0;
+  if (closed && !evtimer_pending(d->retry_, nullptr)) {
+    struct timeval one = {1, 0};
+    evtimer_add(d->retry_, &one);
+  }
+}
+
+void Daemon::OnRetry(int, short, void* arg) {
+  auto* d = static_cast<Daemon*>(arg);
+  if (!d->OpenChannels()) {
+    struct timeval one = {1, 0};
+    evtimer_add(d->retry_, &one);
+  }
+}
+
+void Daemon::OnSignal(int sig, short, void* arg) {
+  auto* d = static_cast<Daemon*>(arg);
+  LOG_NOTICE("%s received; exiting", strsignal(sig));
+  event_base_loopbreak(d->base_);
+}
+
+int Daemon::Run() {
+  base_ = event_base_new();
+  if (!base_) {
+    LOG_ERROR("cannot create the event loop");
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  for (int sig : {SIGTERM, SIGINT}) {
+    struct event* ev = evsignal_new(base_, sig, OnSignal, this);
+    evsignal_add(ev, nullptr);
+    signals_.push_back(ev);
+  }
+  retry_ = evtimer_new(base_, OnRetry, this);
+  if (!OpenChannels()) {
+    struct timeval one = {1, 0};
+    evtimer_add(retry_, &one);
+  }
+  event_base_dispatch(base_);
+  for (auto& c : channels_) {
+    LOG_INFO("%s: %llu request(s), %llu ok, %llu malformed, %llu stale, "
+             "%llu failed",
+             nfsdfs::ChannelFileName(c.entry->channel),
+             static_cast<unsigned long long>(c.counters.requests),
+             static_cast<unsigned long long>(c.counters.ok),
+             static_cast<unsigned long long>(c.counters.malformed),
+             static_cast<unsigned long long>(c.counters.stale),
+             static_cast<unsigned long long>(c.counters.failed));
+  }
+  return 0;
+}
+
+}  // namespace nfsdh

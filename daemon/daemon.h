@@ -1,0 +1,83 @@
+// Daemon: the event loop that serves the upcall channels of one nfsd
+// filesystem for one scope.
+//
+// Loop affinity: everything runs on the libevent loop's thread. Each wake-up
+// drains every channel and handles what it read as one Batch (one
+// transaction, one fsync); SIGTERM and SIGINT stop the loop only between
+// batches, so a batch in flight is always finished and answered.
+#ifndef DAEMON_DAEMON_H_
+#define DAEMON_DAEMON_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/channels/channel.h"
+#include "daemon/options.h"
+#include "daemon/store/store.h"
+
+struct event_base;
+struct event;
+
+namespace nfsdh {
+
+class Daemon {
+ public:
+  explicit Daemon(const Options& opts);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Opens the database (setting a corrupt one aside) and loads the scope.
+  Status Init();
+  // Serves until SIGTERM/SIGINT. Returns the process exit code.
+  int Run();
+
+ private:
+  struct ChannelState {
+    const ChannelEntry* entry = nullptr;
+    std::string path;
+    int fd = -1;
+    struct event* ev = nullptr;
+    std::string partial;  // a request read in parts
+    ChannelCounters counters;
+    bool warned_missing = false;
+  };
+  struct Request {
+    size_t channel;
+    std::string line;
+  };
+
+  Status OpenStore();
+  Status LoadScope();
+  // Opens every channel not yet open; true when all are.
+  bool OpenChannels();
+  void CloseChannel(ChannelState& c);
+  // Reads everything pending on every open channel into `out`.
+  void Drain(std::vector<Request>* out);
+  void RunBatch(const std::vector<Request>& reqs);
+
+  static void OnReadable(int fd, short what, void* arg);
+  static void OnSignal(int sig, short what, void* arg);
+  static void OnRetry(int fd, short what, void* arg);
+
+  Options opts_;
+  std::unique_ptr<store::Store> store_;
+  store::ScopeRow row_;
+  std::vector<ChannelState> channels_;
+  struct event_base* base_ = nullptr;
+  struct event* retry_ = nullptr;
+  std::vector<struct event*> signals_;
+  bool serving_logged_ = false;
+  // Test failpoint (NFSD_HELPER_TEST_CRASH, see nfsd-helper(8)): die by
+  // SIGKILL just before or just after the COMMIT of batch number crash_at_.
+  enum class CrashPoint { kNone, kBeforeCommit, kAfterCommit };
+  CrashPoint crash_point_ = CrashPoint::kNone;
+  uint64_t crash_at_ = 0;
+  uint64_t batches_ = 0;
+  Status first_storage_error_;
+};
+
+}  // namespace nfsdh
+
+#endif  // DAEMON_DAEMON_H_

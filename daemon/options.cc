@@ -1,0 +1,92 @@
+#include "daemon/options.h"
+
+#include <getopt.h>
+
+namespace nfsdh {
+
+const char* UsageText() {
+  return "Usage: nfsd-helper [OPTION]...\n"
+         "Keep the NFSv4 client records the Linux NFS server needs for reboot\n"
+         "recovery, serving the kernel's client-tracking upcalls.\n"
+         "\n"
+         "  -n, --nfsdfs DIR   nfsd filesystem holding the upcall files\n"
+         "                     (default /proc/fs/nfsd)\n"
+         "  -D, --db PATH      SQLite database\n"
+         "                     (default /var/lib/nfs/nfsd-helper/state.sqlite)\n"
+         "  -s, --scope NAME   name of the record set served (default "
+         "\"default\")\n"
+         "  -F, --foreground   do not detach; log to stderr\n"
+         "  -d, --debug        log every request and reply\n"
+         "  -h, --help         show this help and exit\n"
+         "  -V, --version      show the version and exit\n";
+}
+
+bool ValidScopeName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Status ParseOptions(int argc, char** argv, Options* out) {
+  static const struct option kLong[] = {
+      {"nfsdfs", required_argument, nullptr, 'n'},
+      {"db", required_argument, nullptr, 'D'},
+      {"scope", required_argument, nullptr, 's'},
+      {"foreground", no_argument, nullptr, 'F'},
+      {"debug", no_argument, nullptr, 'd'},
+      {"help", no_argument, nullptr, 'h'},
+      {"version", no_argument, nullptr, 'V'},
+      {nullptr, 0, nullptr, 0},
+  };
+  Options o;
+  opterr = 0;
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, ":n:D:s:FdhV", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'n':
+        o.nfsdfs = optarg;
+        break;
+      case 'D':
+        o.db = optarg;
+        break;
+      case 's':
+        o.scope = optarg;
+        break;
+      case 'F':
+        o.foreground = true;
+        break;
+      case 'd':
+        o.debug = true;
+        break;
+      case 'h':
+        o.help = true;
+        break;
+      case 'V':
+        o.version = true;
+        break;
+      case ':':
+        return Status::Invalid(std::string("option ") + argv[optind - 1] +
+                               " needs an argument");
+      default:
+        return Status::Invalid(std::string("unknown option ") +
+                               argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    return Status::Invalid(std::string("unexpected argument '") +
+                           argv[optind] + "'");
+  if (o.nfsdfs.empty()) return Status::Invalid("--nfsdfs must not be empty");
+  if (o.db.empty()) return Status::Invalid("--db must not be empty");
+  if (!ValidScopeName(o.scope))
+    return Status::Invalid("--scope '" + o.scope +
+                           "': use 1-64 characters of A-Z a-z 0-9 . _ -");
+  *out = o;
+  return Status::Ok();
+}
+
+}  // namespace nfsdh
