@@ -188,6 +188,13 @@ Status Store::Open(const std::string& path, Mode mode,
   }
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK && access(path.c_str(),
+                                mode == Mode::kReadOnly ? R_OK
+                                                        : R_OK | W_OK) != 0) {
+    int err = errno;
+    sqlite3_close_v2(db);
+    return Status::FromErrno("open " + path, err);
+  }
   if (rc != SQLITE_OK) {
     std::string m = "open " + path + ": " +
                     (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -318,6 +325,16 @@ Status Store::Pragma(const std::string& name, std::string* value) {
   sqlite3_finalize(st);
   return rc == SQLITE_ROW ? Status::Ok() : Error("pragma");
 }
+
+Status Store::BeginRead() {
+  // A deferred BEGIN takes its snapshot at the first read: make one now.
+  Status s = Exec("BEGIN");
+  if (s.ok()) s = Exec("SELECT count(*) FROM scopes");
+  if (!s.ok()) Rollback();
+  return s;
+}
+
+void Store::EndRead() { Rollback(); }
 
 Status Store::Begin() {
   Status s = Exec("BEGIN IMMEDIATE");

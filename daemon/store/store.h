@@ -61,10 +61,15 @@ class Store {
     kReadOnly,   // never create or change anything
   };
 
-  // Opens `path`. Refuses (kCorrupt) a file that is not an nfsd-helper
-  // database, has a newer schema than this build, or fails PRAGMA quick_check;
-  // kNotFound if it does not exist in kReadOnly mode. Older schemas are
-  // migrated in kReadWrite mode, refused in kReadOnly mode.
+  // Opens `path`. Returns kCorrupt for a file SQLite cannot read as a
+  // database or that fails PRAGMA quick_check (the only kind the daemon sets
+  // aside); kInvalid for a file that is not an nfsd-helper database, is
+  // empty (kReadOnly), or has a schema newer than this build; kNotFound if it
+  // does not exist in kReadOnly mode; kPermission if it cannot be read.
+  // Older schemas are migrated in kReadWrite mode, refused in kReadOnly mode.
+  // kReadOnly never changes the database; like every WAL reader it may create
+  // the -wal and -shm companion files (with the database's mode) if the
+  // writer is not running.
   static Status Open(const std::string& path, Mode mode,
                      std::unique_ptr<Store>* out);
   ~Store();
@@ -86,6 +91,11 @@ class Store {
                        const std::function<bool(const ClientRow&)>& fn);
   Status GetClient(const std::string& scope, const std::string& id,
                    std::optional<ClientRow>* out);
+
+  // A read transaction: every read between BeginRead() and EndRead() sees
+  // one snapshot, and the writer is never blocked (WAL).
+  Status BeginRead();
+  void EndRead();
 
   // --- writes: only between Begin() and Commit() ---
   Status Begin();   // BEGIN IMMEDIATE

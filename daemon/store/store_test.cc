@@ -269,6 +269,44 @@ TEST_CASE("damaged and foreign files are refused with the right kind",
   }
 }
 
+TEST_CASE("a read transaction sees one snapshot while the writer goes on",
+          "[store]") {
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  auto w = OpenRw(db);
+  REQUIRE(w->Begin().ok());
+  REQUIRE(w->UpsertClient(Client("A", 1)).ok());
+  REQUIRE(w->Commit().ok());
+  std::unique_ptr<Store> r;
+  REQUIRE(Store::Open(db, Store::Mode::kReadOnly, &r).ok());
+  REQUIRE(r->BeginRead().ok());
+  REQUIRE(w->Begin().ok());  // the reader does not block the writer
+  REQUIRE(w->UpsertClient(Client("B", 1)).ok());
+  REQUIRE(w->Commit().ok());
+  int64_t n = 0;
+  REQUIRE(r->CountClients("default", &n).ok());
+  CHECK(n == 1);
+  r->EndRead();
+  REQUIRE(r->CountClients("default", &n).ok());
+  CHECK(n == 2);
+}
+
+TEST_CASE("a file that cannot be opened is never taken for a corrupt one",
+          "[store]") {
+  // The daemon sets aside only what Open calls corrupt; a path it cannot
+  // open at all must be reported as what it is.
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  OpenRw(db);
+  std::unique_ptr<Store> st;
+  Status s = Store::Open(db + "/x", Store::Mode::kReadOnly, &st);
+  CHECK(s.code() == Status::Code::kIo);  // ENOTDIR
+  CHECK_THAT(s.message(), Catch::Contains("Not a directory"));
+  s = Store::Open(db + "/x", Store::Mode::kReadWrite, &st);
+  CHECK_FALSE(s.ok());
+  CHECK(s.code() != Status::Code::kCorrupt);
+}
+
 TEST_CASE("a group- or world-writable state directory is refused",
           "[store]") {
   TempDir t;
