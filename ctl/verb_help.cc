@@ -1,0 +1,34 @@
+// helper-ctl help [VERB]: the list of verbs, or the arguments of one.
+#include "ctl/args.h"
+#include "ctl/dispatch.h"
+#include "ctl/verbs.h"
+
+namespace nfsdh::ctl {
+namespace {
+
+int RunHelp(const std::vector<std::string>& args, std::ostream& out,
+            std::ostream& err) {
+  ParsedArgs parsed;
+  std::string error;
+  if (!ParseArgs(args, {}, &parsed, &error))
+    return UsageError(kHelpVerb, error, err);
+  if (parsed.operands.size() > 1)
+    return UsageError(kHelpVerb, "too many arguments", err);
+  if (parsed.operands.empty()) {
+    PrintHelp(out);
+    return kExitOk;
+  }
+  const Verb* verb = FindVerb(parsed.operands[0]);
+  if (verb == nullptr) return UnknownVerb(parsed.operands[0], err);
+  PrintVerbHelp(*verb, out);
+  return kExitOk;
+}
+
+}  // namespace
+
+const Verb kHelpVerb = {
+    "help",  "list the verbs, or show the arguments of one", "[VERB]", "",
+    RunHelp,
+};
+
+}  // namespace nfsdh::ctl

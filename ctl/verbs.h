@@ -1,0 +1,51 @@
+// The helper-ctl verb table.
+//
+// Rationale. Like tmux's cmd_table[], each verb lives in its own file
+// (verb_<name>.cc) and exports one const Verb descriptor; kVerbs[] lists them.
+// The dispatcher (dispatch.h) and the generated help know verbs only through
+// this table, so adding a verb is: write verb_<name>.cc, add one line to
+// kVerbs[] in verbs.cc, describe it in man/helper-ctl.8.
+//
+// A verb's run function is the whole verb: it parses its own arguments and
+// writes to the streams it is given, never to std::cout or std::cerr, so tests
+// run verbs in-process and read what they printed.
+#ifndef CTL_VERBS_H_
+#define CTL_VERBS_H_
+
+#include <cstddef>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace nfsdh::ctl {
+
+// Exit statuses of helper-ctl (man/helper-ctl.8, EXIT STATUS).
+inline constexpr int kExitOk = 0;     // success
+inline constexpr int kExitError = 1;  // the verb ran and failed
+inline constexpr int kExitUsage = 2;  // bad command line; nothing was done
+
+// `args` are the words after the verb name. Normal output goes to `out`,
+// diagnostics to `err`. Returns one of the exit statuses above.
+using RunFn = int (*)(const std::vector<std::string>& args, std::ostream& out,
+                      std::ostream& err);
+
+struct Verb {
+  const char* name;     // "dump"
+  const char* summary;  // one line, lower case, no final period
+  const char* usage;    // the arguments after the name: "[--json]"; "" if none
+  const char* details;  // option descriptions for `help VERB`; "" if none
+  RunFn run;
+};
+
+// One descriptor per verb_<name>.cc.
+extern const Verb kDumpVerb;
+extern const Verb kHelpVerb;
+extern const Verb kVersionVerb;
+
+// Every verb, in the order `helper-ctl help` lists them.
+extern const Verb* const kVerbs[];
+extern const size_t kVerbCount;
+
+}  // namespace nfsdh::ctl
+
+#endif  // CTL_VERBS_H_
