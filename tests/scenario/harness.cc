@@ -1,0 +1,140 @@
+#include "tests/scenario/harness.h"
+
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <cstdlib>
+
+namespace scenario {
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/nfsdh-scenario-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  if (std::system(("rm -rf '" + path_ + "'").c_str()) != 0) {
+    // Best effort: a leftover temporary directory is harmless.
+  }
+}
+
+Node::Node(std::string mount_dir, std::string db, std::string scope)
+    : mount_dir_(std::move(mount_dir)),
+      db_(std::move(db)),
+      scope_(std::move(scope)) {
+  nfsdsim::SimOptions opts;
+  opts.request_timeout = kStepTimeout;
+  kernel_ = std::make_unique<nfsdsim::SimKernel>(opts);
+  REQUIRE(mkdir(mount_dir_.c_str(), 0700) == 0);
+  std::string err;
+  INFO(err);
+  REQUIRE(kernel_->Mount(mount_dir_, &err));
+}
+
+Node::~Node() {
+  if (helper_ && helper_->IsRunning()) helper_->Kill9();
+  helper_.reset();
+  kernel_->Unmount();
+}
+
+void Node::CollectLog() {
+  if (helper_) past_logs_ += helper_->Stderr();
+}
+
+std::string Node::Log() const {
+  return past_logs_ + (helper_ ? helper_->Stderr() : std::string());
+}
+
+void Node::StartHelper(const std::map<std::string, std::string>& env) {
+  if (helper_) REQUIRE_FALSE(helper_->IsRunning());
+  CollectLog();
+  helper_ = std::make_unique<nfsdsim::Process>();
+  nfsdsim::ProcessOptions po;
+  po.env = env;
+  std::string err;
+  bool started = helper_->Start({NFSD_HELPER_BIN, "--foreground", "--debug",
+                                 "--nfsdfs", mount_dir_, "--db", db_,
+                                 "--scope", scope_},
+                                po, &err);
+  INFO(err);
+  REQUIRE(started);
+  for (auto c : nfsdsim::kAllChannels) {
+    bool open = kernel_->WaitForStats(
+        c, [](const nfsdsim::ChannelStats& s) { return s.open_handles > 0; },
+        kStepTimeout);
+    INFO(helper_->Stderr());
+    REQUIRE(open);
+  }
+}
+
+void Node::StopHelper() {
+  REQUIRE(helper_);
+  REQUIRE(helper_->Signal(SIGTERM));
+  auto st = helper_->Wait(kStepTimeout);
+  INFO(helper_->Stderr());
+  REQUIRE(st);
+  CHECK(st->success());
+  REQUIRE(kernel_->WaitForAllClosed(kStepTimeout));
+}
+
+void Node::KillHelper() {
+  REQUIRE(helper_);
+  helper_->Kill9();
+  REQUIRE(helper_->Wait(kStepTimeout));
+  REQUIRE(kernel_->WaitForAllClosed(kStepTimeout));
+}
+
+nfsdsim::ExitStatus Node::WaitHelperDeath() {
+  REQUIRE(helper_);
+  auto st = helper_->Wait(kStepTimeout);
+  INFO(helper_->Stderr());
+  REQUIRE(st);
+  REQUIRE(kernel_->WaitForAllClosed(kStepTimeout));
+  return *st;
+}
+
+bool Node::HelperRunning() { return helper_ && helper_->IsRunning(); }
+
+std::set<std::string> RecordedIds(const std::string& db,
+                                  const std::string& scope) {
+  std::unique_ptr<nfsdh::store::Store> st;
+  nfsdh::Status s =
+      nfsdh::store::Store::Open(db, nfsdh::store::Store::Mode::kReadOnly, &st);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  std::set<std::string> ids;
+  REQUIRE(st->ForEachClient(scope, [&](const nfsdh::store::ClientRow& c) {
+               ids.insert(c.id);
+               return true;
+             }).ok());
+  return ids;
+}
+
+std::optional<nfsdh::store::ScopeRow> ScopeOf(const std::string& db,
+                                              const std::string& scope) {
+  std::unique_ptr<nfsdh::store::Store> st;
+  nfsdh::Status s =
+      nfsdh::store::Store::Open(db, nfsdh::store::Store::Mode::kReadOnly, &st);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  std::optional<nfsdh::store::ScopeRow> row;
+  REQUIRE(st->GetScope(scope, &row).ok());
+  return row;
+}
+
+std::string Hash(const std::string& tag) {
+  std::string h(32, '\0');
+  for (size_t i = 0; i < h.size(); ++i)
+    h[i] = static_cast<char>(tag[i % tag.size()] + static_cast<char>(i));
+  return h;
+}
+
+std::set<std::string> Ids(const std::map<std::string, std::string>& allow) {
+  std::set<std::string> ids;
+  for (const auto& [id, h] : allow) ids.insert(id);
+  return ids;
+}
+
+}  // namespace scenario

@@ -1,0 +1,83 @@
+// Harness for black-box scenario tests: a temporary directory with a
+// database, and Nodes, each a simulated nfsd (a FUSE mount) served by a real
+// nfsd-helper process that can be stopped, killed and restarted.
+#ifndef TESTS_SCENARIO_HARNESS_H_
+#define TESTS_SCENARIO_HARNESS_H_
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "daemon/store/store.h"
+#include "tests/sim/process.h"
+#include "tests/sim/sim_kernel.h"
+
+namespace scenario {
+
+using namespace std::chrono_literals;
+using nfsdfs::Minor;
+using nfsdsim::ReclaimResult;
+
+// How long any single step may take before the test fails instead of hanging.
+inline constexpr auto kStepTimeout = 10s;
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// One nfsd (network namespace) and the helper serving it.
+class Node {
+ public:
+  // Mounts a simulated nfsd filesystem at `mount_dir` (created).
+  Node(std::string mount_dir, std::string db, std::string scope = "default");
+  ~Node();
+
+  nfsdsim::SimKernel& k() { return *kernel_; }
+
+  // Starts nfsd-helper (foreground, debug) and waits until it has all four
+  // files open. `env` is added to its environment.
+  void StartHelper(const std::map<std::string, std::string>& env = {});
+  // SIGTERM; the helper must exit 0 and release every file.
+  void StopHelper();
+  // SIGKILL; waits until it is reaped and its files are released.
+  void KillHelper();
+  // Waits for a helper that is expected to die by itself (a failpoint).
+  nfsdsim::ExitStatus WaitHelperDeath();
+  bool HelperRunning();
+  // Every line the helpers of this node logged so far, across restarts.
+  std::string Log() const;
+
+ private:
+  void CollectLog();
+  std::string mount_dir_, db_, scope_;
+  std::unique_ptr<nfsdsim::SimKernel> kernel_;
+  std::unique_ptr<nfsdsim::Process> helper_;
+  std::string past_logs_;
+};
+
+// Read-only views of the database, opened afresh each time, the way an
+// operator's helper-ctl would see it.
+std::set<std::string> RecordedIds(const std::string& db,
+                                  const std::string& scope = "default");
+std::optional<nfsdh::store::ScopeRow> ScopeOf(
+    const std::string& db, const std::string& scope = "default");
+
+// A 32-byte principal hash made from a short tag.
+std::string Hash(const std::string& tag);
+
+// Keys of an allow set.
+std::set<std::string> Ids(const std::map<std::string, std::string>& allow);
+
+}  // namespace scenario
+
+#endif  // TESTS_SCENARIO_HARNESS_H_
