@@ -238,6 +238,10 @@ void Daemon::OnRetry(int, short, void* arg) {
 
 void Daemon::OnSignal(int sig, short, void* arg) {
   auto* d = static_cast<Daemon*>(arg);
+  if (sig == SIGHUP) {
+    LOG_NOTICE("SIGHUP received: there is nothing to reload; carrying on");
+    return;
+  }
   LOG_NOTICE("%s received; exiting", strsignal(sig));
   event_base_loopbreak(d->base_);
 }
@@ -249,7 +253,9 @@ int Daemon::Run() {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
-  for (int sig : {SIGTERM, SIGINT}) {
+  // SIGHUP would kill us by default; an administrator's habitual
+  // "kill -HUP" must not stop client tracking.
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     struct event* ev = evsignal_new(base_, sig, OnSignal, this);
     evsignal_add(ev, nullptr);
     signals_.push_back(ev);

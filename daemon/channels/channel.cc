@@ -68,6 +68,21 @@ void Batch::Malformed(int fd, nfsdfs::Channel ch, std::string_view line,
   }
 }
 
+bool Batch::RefuseIfStale(nfsdfs::Channel ch, int fd, uint64_t seq,
+                          int64_t instance, ChannelCounters* c) {
+  recovery::ScopeState st = ToScopeState(*row_);
+  if (recovery::CheckInstance(st, instance) != recovery::Verdict::kStale)
+    return false;
+  ++c->stale;
+  LOG_WARNING("%s %llu: instance %lld is not current (%s) in scope %s; "
+              "refused with -ESTALE",
+              nfsdfs::ChannelFileName(ch), static_cast<unsigned long long>(seq),
+              static_cast<long long>(instance),
+              DescribeInstance(st.current()).c_str(), row_->name.c_str());
+  ReplyStatus(fd, seq, -ESTALE, c);
+  return true;
+}
+
 bool Batch::WriteNow(int fd, const std::string& data) {
   for (;;) {
     ssize_t n = write(fd, data.data(), data.size());

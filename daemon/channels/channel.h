@@ -61,6 +61,10 @@ class Batch {
   // queues the -EINVAL reply for it.
   void Malformed(int fd, nfsdfs::Channel ch, std::string_view line,
                  const nfsdfs::ParseError& err, ChannelCounters* c);
+  // For create_client and expire_client: if `instance` is not the scope's
+  // current instance, logs it, queues -ESTALE and returns true.
+  bool RefuseIfStale(nfsdfs::Channel ch, int fd, uint64_t seq,
+                     int64_t instance, ChannelCounters* c);
   // Writes `data` to `fd` at once (the allow list, before the commit; the
   // kernel ignores it unless "done 0" follows). False if the write failed.
   bool WriteNow(int fd, const std::string& data);

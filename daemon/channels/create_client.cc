@@ -18,17 +18,9 @@ void HandleCreate(Batch& b, int fd, std::string_view line,
     return;
   }
   const auto& req = std::get<nfsdfs::CreateRequest>(parsed);
-  recovery::ScopeState st = ToScopeState(b.row());
-  if (recovery::CheckInstance(st, req.instance) == recovery::Verdict::kStale) {
-    ++counters->stale;
-    LOG_WARNING("create_client %llu: instance %lld is not current (%s) in "
-                "scope %s; refused with -ESTALE",
-                static_cast<unsigned long long>(req.seq),
-                static_cast<long long>(req.instance),
-                DescribeInstance(st.current()).c_str(), b.scope().c_str());
-    b.ReplyStatus(fd, req.seq, -ESTALE, counters);
+  if (b.RefuseIfStale(nfsdfs::Channel::kCreateClient, fd, req.seq, req.instance,
+                      counters))
     return;
-  }
   if (!b.failed()) {
     store::ClientRow row;
     row.scope = b.scope();

@@ -47,6 +47,11 @@ std::string Node::Log() const {
   return past_logs_ + (helper_ ? helper_->Stderr() : std::string());
 }
 
+bool Node::WaitForLog(const std::string& needle) {
+  if (past_logs_.find(needle) != std::string::npos) return true;
+  return helper_ && helper_->WaitForStderr(needle, kStepTimeout);
+}
+
 void Node::StartHelper(const std::map<std::string, std::string>& env) {
   if (helper_) REQUIRE_FALSE(helper_->IsRunning());
   CollectLog();
@@ -122,6 +127,20 @@ std::optional<nfsdh::store::ScopeRow> ScopeOf(const std::string& db,
   std::optional<nfsdh::store::ScopeRow> row;
   REQUIRE(st->GetScope(scope, &row).ok());
   return row;
+}
+
+nfsdsim::Ticket SubmitCreate(nfsdsim::SimKernel& k, int64_t instance,
+                             const std::string& id, Minor minor) {
+  auto t = k.SubmitWithSeq(nfsdfs::Channel::kCreateClient, [&](uint64_t seq) {
+    nfsdfs::CreateRequest r;
+    r.seq = seq;
+    r.instance = instance;
+    r.client_id = id;
+    r.minor = minor;
+    return nfsdfs::EncodeRequest(r);
+  });
+  REQUIRE(t.ok());
+  return t;
 }
 
 std::string Hash(const std::string& tag) {

@@ -56,6 +56,10 @@ class Node {
   bool HelperRunning();
   // Every line the helpers of this node logged so far, across restarts.
   std::string Log() const;
+  // Waits until the running helper has logged `needle` (its stderr is read
+  // by another thread, so a line may arrive after the reply that followed
+  // it).
+  bool WaitForLog(const std::string& needle);
 
  private:
   void CollectLog();
@@ -71,6 +75,10 @@ std::set<std::string> RecordedIds(const std::string& db,
                                   const std::string& scope = "default");
 std::optional<nfsdh::store::ScopeRow> ScopeOf(
     const std::string& db, const std::string& scope = "default");
+
+// Queues a raw create_client for `instance` without waiting for its reply.
+nfsdsim::Ticket SubmitCreate(nfsdsim::SimKernel& k, int64_t instance,
+                             const std::string& id, Minor minor = Minor::kV41);
 
 // A 32-byte principal hash made from a short tag.
 std::string Hash(const std::string& tag);

@@ -71,8 +71,8 @@ TEST_CASE("malformed requests get -EINVAL and the helper keeps serving",
   CHECK(ok.status == 0);
   CHECK(RecordedIds(s.db).size() == 1);
   CHECK(s.n.HelperRunning());
-  CHECK_THAT(s.n.Log(), Catch::Contains("malformed"));
-  CHECK_THAT(s.n.Log(), Catch::Contains("garbage"));
+  CHECK(s.n.WaitForLog("malformed"));
+  CHECK(s.n.WaitForLog("garbage"));
 }
 
 TEST_CASE("requests for a stale or unknown instance get -ESTALE",
@@ -142,9 +142,19 @@ TEST_CASE("everything pending at a wake-up is one transaction",
     CHECK(r.status == 0);
   }
   CHECK(RecordedIds(s.db).size() == 64);
-  CHECK_THAT(s.n.Log(),
-             Catch::Contains("batch of 64 request(s) committed in one "
+  CHECK(s.n.WaitForLog("batch of 64 request(s) committed in one "
                              "transaction"));
+}
+
+TEST_CASE("SIGHUP does not stop the helper", "[scenario][input]") {
+  Served s;
+  pid_t pid = *s.n.k().OpenPids(Channel::kCreateClient).begin();
+  REQUIRE(kill(pid, SIGHUP) == 0);
+  std::string inst = std::to_string(s.n.k().CurrentInstance());
+  CHECK(s.Send(Channel::kCreateClient, "61 " + inst + " \\x41 - v40\n")
+            .status == 0);
+  CHECK(s.n.HelperRunning());
+  CHECK(s.n.WaitForLog("SIGHUP received"));
 }
 
 TEST_CASE("SIGTERM answers every request it read before exiting",
