@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -146,6 +147,17 @@ bool Daemon::OpenChannels() {
     LOG_NOTICE("serving %s for scope %s", opts_.nfsdfs.c_str(),
                opts_.scope.c_str());
     serving_logged_ = true;
+    // Type=notify: ready once the database is open and every channel is
+    // served, so that nfs-server.service, ordered after us, finds us there.
+    sd_notifyf(0, "READY=1\nSTATUS=serving %s for scope %s",
+               opts_.nfsdfs.c_str(), opts_.scope.c_str());
+  } else if (!all) {
+    for (const auto& c : channels_) {
+      if (c.fd < 0) {
+        sd_notifyf(0, "STATUS=waiting for %s", c.path.c_str());
+        break;
+      }
+    }
   }
   return all;
 }
@@ -266,6 +278,7 @@ int Daemon::Run() {
     evtimer_add(retry_, &one);
   }
   event_base_dispatch(base_);
+  sd_notify(0, "STOPPING=1");
   for (auto& c : channels_) {
     LOG_INFO("%s: %llu request(s), %llu ok, %llu malformed, %llu stale, "
              "%llu failed",

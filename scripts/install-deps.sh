@@ -8,6 +8,8 @@ packages=(
   libevent-dev libsqlite3-dev sqlite3
   libfuse3-dev fuse3
   catch2 nlohmann-json3-dev
+  libsystemd-dev systemd
+  nfs-kernel-server
   man-db groff-base
 )
 
@@ -26,5 +28,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages such as nfs-kernel-server start their services when installed.
+# Where no init system runs them (a container, a build machine), forbid the
+# start for the duration of the install, as Debian's policy-rc.d allows.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ] && [ "$(ps -p 1 -o comm= 2>/dev/null)" != systemd ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
