@@ -88,3 +88,39 @@ TEST_CASE("no READY=1 while the upcall files are missing",
 
 }  // namespace
 }  // namespace scenario
+
+namespace scenario {
+namespace {
+
+TEST_CASE("under journald every log line carries its syslog priority",
+          "[scenario][systemd]") {
+  TempDir t;
+  Node n(t.path() + "/nfsd", t.path() + "/state/state.sqlite");
+  n.StartHelper({{"JOURNAL_STREAM", "8:12345"}});
+  // A malformed request logs a warning (4); starting an instance a notice
+  // (5); debug lines (7) come from --debug.
+  auto bad = n.k().Submit(nfsdfs::Channel::kGraceDone, "7 x\n");
+  REQUIRE(n.k().Await(bad, kStepTimeout).status == -EINVAL);
+  REQUIRE(n.k().StartInstance(1000).ok());
+  REQUIRE(n.WaitForLog("<5>scope default: server instance"));
+  REQUIRE(n.WaitForLog("<4>grace_done: malformed request 7"));
+  std::string log = n.Log();
+  size_t lines = 0;
+  for (size_t i = 0; i < log.size();) {
+    size_t nl = log.find('\n', i);
+    std::string line = log.substr(i, nl - i);
+    INFO(line);
+    CHECK(line.size() > 3);
+    CHECK(line[0] == '<');
+    CHECK(line[1] >= '0');
+    CHECK(line[1] <= '7');
+    CHECK(line[2] == '>');
+    ++lines;
+    if (nl == std::string::npos) break;
+    i = nl + 1;
+  }
+  CHECK(lines >= 3);
+}
+
+}  // namespace
+}  // namespace scenario
