@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# Helpers for guest test scripts (sourced; runs inside the test VM, see stage2.sh).
+#
+# Results go to $VM_RESULT_FILE, one line each:
+#   PASS <check> [detail]     FAIL <check>: <why>     INFO <text>
+# stage2.sh appends "END <status>"; the host counts a test as passed only with
+# at least one PASS, no FAIL and END 0.
+R=${VM_RESULTS:-/vm-results}
+RESULT=${VM_RESULT_FILE:-$R/result}
+FAILS=0
+# The cld tracker under test; a parameter so nfsd-helper can replace nfsdcld.
+PIPEFS=/var/lib/nfs/rpc_pipefs
+: "${TRACKER_CMD:=/usr/sbin/nfsdcld -F -d -p $PIPEFS}"
+: "${NFSD_ARGS:=-N 3 -U 2}"
+: "${NFSD_TIME:=10}"
+# shellcheck disable=SC2034 # used by the test scripts that source this file
+PY=/usr/bin/python3
+# shellcheck disable=SC2034
+LOCKTOOL=$(dirname "${BASH_SOURCE[0]}")/locktool.py
+
+now() { cut -d' ' -f1 /proc/uptime; }
+T0=$(now)
+elapsed() { awk -v a="$T0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+log() { echo "[$(elapsed)s] $*"; }
+pass() {
+	echo "PASS $*" >>"$RESULT"
+	log "PASS $*"
+}
+fail() {
+	local check=$1
+	shift
+	echo "FAIL $check: $*" >>"$RESULT"
+	log "FAIL $check: $*"
+	FAILS=$((FAILS + 1))
+}
+info() {
+	echo "INFO $*" >>"$RESULT"
+	log "INFO $*"
+}
+# check NAME DETAIL CMD...: PASS if CMD succeeds, FAIL otherwise.
+check() {
+	local name=$1 detail=$2
+	shift 2
+	if "$@"; then pass "$name" "$detail"; else fail "$name" "$detail (failed: $*)"; fi
+}
+finish() {
+	log "done, $FAILS failure(s)"
+	[ "$FAILS" -eq 0 ]
+	exit $?
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.2 s; 0 as soon as it succeeds.
+wait_for() {
+	local deadline
+	deadline=$(awk -v a="$(now)" -v s="$1" 'BEGIN{print a+s}')
+	shift
+	while :; do
+		"$@" && return 0
+		awk -v a="$(now)" -v d="$deadline" 'BEGIN{exit !(a>=d)}' && return 1
+		sleep 0.2
+	done
+}
+
+# Kernel log segments: a marker line written to /dev/kmsg, then everything
+# logged after it.
+mark() { echo "vmtest: mark $1" >/dev/kmsg; }
+dmesg_since() { dmesg | sed -n "/vmtest: mark $1\$/,\$p"; }
+nfsd_lines_since() { dmesg_since "$1" | grep -E 'NFSD|nfsd|NFS:|nfs4|lockd|vmtest: mark' || true; }
+
+# Lease and grace time can only be set while nfsd is not running.
+nfsd_set_times() {
+	local t=$1 f
+	for f in nfsv4leasetime nfsv4gracetime; do
+		if ! echo "$t" >/proc/fs/nfsd/$f 2>/dev/null; then
+			return 1
+		fi
+		[ "$(cat /proc/fs/nfsd/$f)" = "$t" ] || return 1
+	done
+}
+nfsd_threads() { cat /proc/fs/nfsd/threads 2>/dev/null || echo 0; }
+# shellcheck disable=SC2086 # NFSD_ARGS is a list of arguments
+nfsd_start() { rpc.nfsd $NFSD_ARGS; }
+nfsd_stop() { rpc.nfsd 0; }
+in_grace() { [ "$(cat /proc/fs/nfsd/v4_end_grace 2>/dev/null)" = N ]; }
+grace_over() { [ "$(cat /proc/fs/nfsd/v4_end_grace 2>/dev/null)" = Y ]; }
+
+# The tracker runs in its own session, output in $R/tracker.log.
+tracker_start() {
+	echo "=== $(date +%T) starting: $TRACKER_CMD" >>"$R/tracker.log"
+	setsid bash -c "exec $TRACKER_CMD" >>"$R/tracker.log" 2>&1 </dev/null &
+	TRACKER_PID=$!
+}
+tracker_alive() { [ -n "${TRACKER_PID:-}" ] && kill -0 "$TRACKER_PID" 2>/dev/null; }
+# Ready = it watches the pipefs directory (inotify) or has the cld pipe open.
+tracker_has_watch() {
+	local fd
+	for fd in /proc/"$TRACKER_PID"/fd/*; do
+		case "$(readlink "$fd" 2>/dev/null)" in
+		*inotify* | */nfsd/cld) return 0 ;;
+		esac
+	done
+	return 1
+}
+tracker_has_pipe() {
+	local fd
+	for fd in /proc/"$TRACKER_PID"/fd/*; do
+		case "$(readlink "$fd" 2>/dev/null)" in */nfsd/cld) return 0 ;; esac
+	done
+	return 1
+}
+tracker_stop() {
+	tracker_alive || return 0
+	kill "$TRACKER_PID" 2>/dev/null
+	wait_for 5 bash -c "! kill -0 $TRACKER_PID 2>/dev/null" || kill -9 "$TRACKER_PID" 2>/dev/null
+}
+
+# Export a fresh tmpfs as the NFSv4 pseudo root, serve it with mountd.
+EXPORT=/export
+export_tmpfs() {
+	mkdir -p "$EXPORT" && mount -t tmpfs -o mode=0777 tmpfs "$EXPORT" || return 1
+	exportfs -o rw,fsid=0,no_root_squash,no_subtree_check,insecure,sync "127.0.0.1:$EXPORT" || return 1
+	rpcbind -w 2>/dev/null || rpcbind || return 1
+	rpc.mountd -N 2 -N 3 || return 1
+}
