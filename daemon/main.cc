@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
+#include "daemon/config/helper_config.h"
 #include "daemon/daemon.h"
 #include "daemon/options.h"
 #include "daemon/util/log.h"
@@ -69,7 +71,24 @@ int main(int argc, char** argv) {
     printf("nfsd-helper %s (nfsdfs protocol 1)\n", NFSD_HELPER_VERSION);
     return 0;
   }
+  // The configuration file only fills in what the command line left out.
+  // Its problems are reported before detaching, on the starter's terminal.
+  nfsdh::config::ConfigReport config_report;
+  s = nfsdh::config::LoadHelperConfig(&opts, &config_report);
+  for (const std::string& w : config_report.warnings) {
+    LOG_WARNING("%s", w.c_str());
+  }
+  if (!s.ok()) {
+    for (const std::string& e : config_report.errors) {
+      LOG_ERROR("%s", e.c_str());
+    }
+    LOG_ERROR("cannot start: %s", s.message().c_str());
+    return 1;
+  }
   nfsdh::SetLogDebug(opts.debug);
+  for (const std::string& a : config_report.applied) {
+    LOG_DEBUG("configuration: %s", a.c_str());
+  }
   umask(077);
 
   int report = -1;

@@ -3,6 +3,12 @@
 #include <getopt.h>
 
 namespace nfsdh {
+namespace {
+
+// Long options without a short form.
+enum : int { kOptConfig = 256 };
+
+}  // namespace
 
 const char* UsageText() {
   return "Usage: nfsd-helper [OPTION]...\n"
@@ -17,8 +23,14 @@ const char* UsageText() {
          "\"default\")\n"
          "  -F, --foreground   do not detach; log to stderr\n"
          "  -d, --debug        log every request and reply\n"
+         "      --config FILE  read section [nfsd-helper] of this nfs.conf(5)\n"
+         "                     file and of FILE.d/*.conf (default "
+         "/etc/nfs.conf)\n"
          "  -h, --help         show this help and exit\n"
-         "  -V, --version      show the version and exit\n";
+         "  -V, --version      show the version and exit\n"
+         "\n"
+         "Keys nfsdfs, db, scope, foreground and debug of [nfsd-helper] set\n"
+         "the options of the same name; the command line wins over them.\n";
 }
 
 bool ValidScopeName(const std::string& name) {
@@ -40,6 +52,7 @@ Status ParseOptions(int argc, char** argv, Options* out) {
       {"debug", no_argument, nullptr, 'd'},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
+      {"config", required_argument, nullptr, kOptConfig},
       {nullptr, 0, nullptr, 0},
   };
   Options o;
@@ -50,24 +63,33 @@ Status ParseOptions(int argc, char** argv, Options* out) {
     switch (c) {
       case 'n':
         o.nfsdfs = optarg;
+        o.given.nfsdfs = true;
         break;
       case 'D':
         o.db = optarg;
+        o.given.db = true;
         break;
       case 's':
         o.scope = optarg;
+        o.given.scope = true;
         break;
       case 'F':
         o.foreground = true;
+        o.given.foreground = true;
         break;
       case 'd':
         o.debug = true;
+        o.given.debug = true;
         break;
       case 'h':
         o.help = true;
         break;
       case 'V':
         o.version = true;
+        break;
+      case kOptConfig:
+        o.config = optarg;
+        o.given.config = true;
         break;
       case ':':
         return Status::Invalid(std::string("option ") + argv[optind - 1] +
@@ -82,6 +104,7 @@ Status ParseOptions(int argc, char** argv, Options* out) {
                            argv[optind] + "'");
   if (o.nfsdfs.empty()) return Status::Invalid("--nfsdfs must not be empty");
   if (o.db.empty()) return Status::Invalid("--db must not be empty");
+  if (o.config.empty()) return Status::Invalid("--config must not be empty");
   if (!ValidScopeName(o.scope))
     return Status::Invalid("--scope '" + o.scope +
                            "': use 1-64 characters of A-Z a-z 0-9 . _ -");

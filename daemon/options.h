@@ -1,4 +1,6 @@
-// Command-line options of nfsd-helper (see man/nfsd-helper.8).
+// Options of nfsd-helper (see man/nfsd-helper.8): from the command line, and
+// from the [nfsd-helper] section of nfs.conf (daemon/config/) for those the
+// command line does not give.
 #ifndef DAEMON_OPTIONS_H_
 #define DAEMON_OPTIONS_H_
 
@@ -11,6 +13,17 @@ namespace nfsdh {
 inline constexpr char kDefaultNfsdfs[] = "/proc/fs/nfsd";
 inline constexpr char kDefaultDb[] = "/var/lib/nfs/nfsd-helper/state.sqlite";
 inline constexpr char kDefaultScope[] = "default";
+inline constexpr char kDefaultConfig[] = "/etc/nfs.conf";
+
+// Which options the command line gave: they win over the configuration file.
+struct GivenOptions {
+  bool nfsdfs = false;
+  bool db = false;
+  bool scope = false;
+  bool foreground = false;
+  bool debug = false;
+  bool config = false;
+};
 
 struct Options {
   std::string nfsdfs = kDefaultNfsdfs;
@@ -20,9 +33,13 @@ struct Options {
   bool debug = false;
   bool help = false;
   bool version = false;
+  // nfs.conf(5) file; its drop-in directory is config + ".d".
+  std::string config = kDefaultConfig;
+  GivenOptions given;
 };
 
-// Parses argv. On error returns kInvalid with a message naming the option.
+// Parses argv, recording in out->given which options it set. On error returns
+// kInvalid with a message naming the option.
 Status ParseOptions(int argc, char** argv, Options* out);
 const char* UsageText();
 
