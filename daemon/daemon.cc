@@ -78,6 +78,8 @@ Status Daemon::OpenStore() {
                                errno);
     }
   }
+  Status synced = SyncDir(DirName(opts_.db));
+  if (!synced.ok()) return synced;
   LOG_ERROR("the damaged database was moved to %s; starting an empty one: "
             "no client can reclaim state at the next server start, and "
             "clients of the running server instance are refused until it "

@@ -176,10 +176,20 @@ Status Store::Open(const std::string& path, Mode mode,
     if (!s.ok()) return s;
     // Create the file ourselves so it is 0600 from the first instant; SQLite
     // gives its -wal and -shm files the same mode.
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
-    if (fd < 0) return Status::FromErrno("open " + path, errno);
-    close(fd);
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      // A new file: its directory entry must be durable before anything in
+      // it is acknowledged.
+      close(fd);
+      s = SyncDir(DirName(path));
+      if (!s.ok()) return s;
+    } else if (errno != EEXIST) {
+      return Status::FromErrno("open " + path, errno);
+    } else {
+      fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) return Status::FromErrno("open " + path, errno);
+      close(fd);
+    }
     flags |= SQLITE_OPEN_READWRITE;
   } else {
     if (access(path.c_str(), F_OK) != 0)

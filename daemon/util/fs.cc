@@ -1,6 +1,8 @@
 #include "daemon/util/fs.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
@@ -14,6 +16,16 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
+Status SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + dir, errno);
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return Status::FromErrno("fsync " + dir, err);
+  return Status::Ok();
+}
+
 Status EnsurePrivateDir(const std::string& dir) {
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) {
@@ -24,13 +36,21 @@ Status EnsurePrivateDir(const std::string& dir) {
       for (size_t i = 1; i <= parent.size(); ++i) {
         if (i == parent.size() || parent[i] == '/') {
           std::string part = parent.substr(0, i);
-          if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+          if (mkdir(part.c_str(), 0755) == 0) {
+            Status s = SyncDir(DirName(part));
+            if (!s.ok()) return s;
+          } else if (errno != EEXIST) {
             return Status::FromErrno("mkdir " + part, errno);
+          }
         }
       }
     }
-    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    if (mkdir(dir.c_str(), 0700) == 0) {
+      Status s = SyncDir(parent);
+      if (!s.ok()) return s;
+    } else if (errno != EEXIST) {
       return Status::FromErrno("mkdir " + dir, errno);
+    }
     if (stat(dir.c_str(), &st) != 0)
       return Status::FromErrno("stat " + dir, errno);
   }

@@ -8,10 +8,15 @@
 
 namespace nfsdh {
 
-// Creates `dir` (mode 0700) if it is missing, and its missing parents (0755).
+// Creates `dir` (mode 0700) if it is missing, and its missing parents (0755),
+// and makes each new entry durable before returning.
 // An existing `dir` must be a directory that is not writable by group or
 // others.
 Status EnsurePrivateDir(const std::string& dir);
+
+// fsync()s the directory `dir`, making the entries created, renamed or
+// removed in it durable.
+Status SyncDir(const std::string& dir);
 
 // The directory part of `path` ("." if it has none).
 std::string DirName(const std::string& path);
