@@ -40,7 +40,10 @@ Node::~Node() {
 }
 
 void Node::CollectLog() {
-  if (helper_) past_logs_ += helper_->Stderr();
+  if (!helper_) return;
+  // The capture thread may still be reading what the dead helper wrote.
+  if (!helper_->IsRunning()) helper_->WaitForStderrEnd(kStepTimeout);
+  past_logs_ += helper_->Stderr();
 }
 
 std::string Node::Log() const {
@@ -52,17 +55,20 @@ bool Node::WaitForLog(const std::string& needle) {
   return helper_ && helper_->WaitForStderr(needle, kStepTimeout);
 }
 
-void Node::StartHelper(const std::map<std::string, std::string>& env) {
+void Node::StartHelper(const std::map<std::string, std::string>& env,
+                       const std::vector<std::string>& extra_args) {
   if (helper_) REQUIRE_FALSE(helper_->IsRunning());
   CollectLog();
   helper_ = std::make_unique<nfsdsim::Process>();
   nfsdsim::ProcessOptions po;
   po.env = env;
   std::string err;
-  bool started = helper_->Start({NFSD_HELPER_BIN, "--foreground", "--debug",
-                                 "--nfsdfs", mount_dir_, "--db", db_,
-                                 "--scope", scope_},
-                                po, &err);
+  std::vector<std::string> argv = {
+      NFSD_HELPER_BIN, "--foreground", "--debug", "--nfsdfs",
+      mount_dir_,      "--db",         db_,       "--scope",
+      scope_};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  bool started = helper_->Start(argv, po, &err);
   INFO(err);
   REQUIRE(started);
   for (auto c : nfsdsim::kAllChannels) {

@@ -45,8 +45,10 @@ class Node {
   nfsdsim::SimKernel& k() { return *kernel_; }
 
   // Starts nfsd-helper (foreground, debug) and waits until it has all four
-  // files open. `env` is added to its environment.
-  void StartHelper(const std::map<std::string, std::string>& env = {});
+  // files open. `env` is added to its environment, `extra_args` to its
+  // command line.
+  void StartHelper(const std::map<std::string, std::string>& env = {},
+                   const std::vector<std::string>& extra_args = {});
   // SIGTERM; the helper must exit 0 and release every file.
   void StopHelper();
   // SIGKILL; waits until it is reaped and its files are released.

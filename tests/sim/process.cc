@@ -204,6 +204,11 @@ bool Process::Signal(int sig) {
 
 bool Process::Kill9() { return Signal(SIGKILL); }
 
+bool Process::WaitForStderrEnd(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  return cv_.wait_for(lk, timeout, [&] { return capture_done_; });
+}
+
 std::optional<ExitStatus> Process::Wait(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

@@ -73,6 +73,9 @@ class Process {
 
   // Everything captured from stderr (and stdout if captured) so far.
   std::string Stderr() const;
+  // Waits until the child's stderr reached end of file (the child and any
+  // process that inherited it exited), so Stderr() holds everything.
+  bool WaitForStderrEnd(std::chrono::milliseconds timeout);
   // Waits until the captured output contains `needle`.
   bool WaitForStderr(std::string_view needle,
                      std::chrono::milliseconds timeout);
