@@ -39,8 +39,8 @@ void PrintHelp(std::ostream& out) {
   for (size_t i = 0; i < kVerbCount; ++i)
     width = std::max(width, std::string_view(kVerbs[i]->name).size());
   out << "Usage: " << kProgram << " VERB [ARGS]...\n"
-      << "Inspect the state kept by nfsd-helper, the NFSv4 client-tracking\n"
-      << "helper of the Linux NFS server.\n\nVerbs:\n";
+      << "Inspect and steer nfsd-helper, the NFSv4 client-tracking helper of\n"
+      << "the Linux NFS server.\n\nVerbs:\n";
   for (size_t i = 0; i < kVerbCount; ++i) {
     const Verb& v = *kVerbs[i];
     out << "  " << v.name
@@ -50,7 +50,8 @@ void PrintHelp(std::ostream& out) {
   out << "\nRun '" << kProgram << " help VERB' or '" << kProgram
       << " VERB --help' for the\narguments of a verb.\n"
       << "Exit status: " << kExitOk << " success, " << kExitError << " error, "
-      << kExitUsage << " usage error.\n"
+      << kExitUsage << " usage error, " << kExitNotRunning
+      << " nfsd-helper not running.\n"
       << "See helper-ctl(8).\n";
 }
 

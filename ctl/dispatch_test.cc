@@ -65,7 +65,7 @@ TEST_CASE("help is generated from the verb table", "[ctl]") {
   }
   CHECK_THAT(r.out, Catch::Contains("Usage: helper-ctl VERB [ARGS]..."));
   CHECK_THAT(r.out, Catch::Contains("Exit status: 0 success, 1 error, 2 usage "
-                                    "error."));
+                                    "error, 3 nfsd-helper not running."));
   // --help and -h print exactly the same text.
   CHECK(RunCtl({"--help"}).out == r.out);
   CHECK(RunCtl({"-h"}).out == r.out);

@@ -29,6 +29,14 @@ std::string MinorName(int minor);
 // "<seconds>  <UTC date>" ("1763771860  2025-11-22T00:37:40Z"), or "-".
 std::string TimeCell(const std::optional<int64_t>& t);
 
+// A client id typed by the operator, in any form IdCell shows one:
+//   0x0a1b                hex (an even number of digits, at least two);
+//   "say \"hi\""          a double-quoted text with \" and \\ escapes
+//                         (how dump shows a printable id);
+//   linux-client-1        any other word: the text itself.
+// On error returns false and sets *error to a sentence.
+bool ParseClientId(std::string_view arg, std::string* id, std::string* error);
+
 }  // namespace nfsdh::ctl
 
 #endif  // CTL_FORMAT_H_

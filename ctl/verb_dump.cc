@@ -1,22 +1,28 @@
 // helper-ctl dump: shows every scope of an nfsd-helper database and its client
 // records, as an aligned table or as one JSON document.
 //
-// The database is opened read-only (Store::Mode::kReadOnly), so dump is safe
-// while the daemon runs: in WAL mode a reader neither blocks the writer nor
-// sees its uncommitted changes. Clients are streamed with
-// Store::ForEachClient and written as they are read, in both formats, so a
-// scope with millions of records costs no memory.
+// It asks the running nfsd-helper first (CTL_DUMP over the control socket,
+// one page of records per call), and reads the database itself when no
+// daemon answers, or when --db names another database than the daemon's.
+// Either way the records are written as they are read, so a scope with
+// millions of records costs no memory. The database is opened read-only
+// (Store::Mode::kReadOnly), which is safe while the daemon runs: in WAL mode
+// a reader neither blocks the writer nor sees its uncommitted changes.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
+#include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "ctl/args.h"
+#include "ctl/control_client.h"
+#include "ctl/daemon_conn.h"
 #include "ctl/dispatch.h"
 #include "ctl/format.h"
+#include "ctl/json_util.h"
 #include "ctl/verbs.h"
 #include "daemon/options.h"
 #include "daemon/store/store.h"
@@ -29,24 +35,134 @@ namespace {
 using store::ClientRow;
 using store::ScopeRow;
 using store::Store;
-using Json = nlohmann::ordered_json;
+using ClientFn = std::function<bool(const ClientRow&)>;
 
-// Text from the database (scope names, paths) may hold any bytes: invalid
-// UTF-8 is replaced rather than thrown on.
-std::string Dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+// Where the scopes and records come from: the database file, or the
+// running daemon.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual Status ListScopes(std::vector<ScopeRow>* out) = 0;
+  virtual Status GetScope(const std::string& name,
+                          std::optional<ScopeRow>* out) = 0;
+  virtual Status CountClients(const std::string& scope, int64_t* out) = 0;
+  // In id order; stops early when `fn` returns false.
+  virtual Status ForEachClient(const std::string& scope,
+                               const ClientFn& fn) = 0;
+};
 
-Json OptInt(const std::optional<int64_t>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
+class StoreSource : public Source {
+ public:
+  explicit StoreSource(Store* store) : store_(store) {}
+  Status ListScopes(std::vector<ScopeRow>* out) override {
+    return store_->ListScopes(out);
+  }
+  Status GetScope(const std::string& name,
+                  std::optional<ScopeRow>* out) override {
+    return store_->GetScope(name, out);
+  }
+  Status CountClients(const std::string& scope, int64_t* out) override {
+    return store_->CountClients(scope, out);
+  }
+  Status ForEachClient(const std::string& scope, const ClientFn& fn) override {
+    return store_->ForEachClient(scope, fn);
+  }
 
-Json OptTime(const std::optional<int64_t>& v) {
-  return v ? Json(IsoTime(*v)) : Json(nullptr);
-}
+ private:
+  Store* store_;
+};
 
-std::optional<int64_t> CurrentInstance(const ScopeRow& s) {
-  return s.new_boot_time ? s.new_boot_time : s.boot_time;
+// Records per CTL_DUMP call (the daemon may return fewer).
+constexpr uint32_t kPageSize = 1000;
+
+// The daemon's answers, one page at a time. Not one snapshot: a record
+// created or removed during the dump may or may not be shown, but every
+// record that exists throughout is shown exactly once. The daemon closes a
+// connection that stays idle (a dump piped into a pager that waits for its
+// reader), so a page that finds the connection gone is asked again on a new
+// one: it resumes after the last id shown, like any page.
+class DaemonSource : public Source {
+ public:
+  DaemonSource(std::unique_ptr<ControlClient> client,
+               std::vector<std::string> scopes)
+      : client_(std::move(client)), scopes_(std::move(scopes)) {}
+  Status ListScopes(std::vector<ScopeRow>* out) override {
+    out->clear();
+    for (const std::string& name : scopes_) {
+      std::optional<ScopeRow> row;
+      Status s = GetScope(name, &row);
+      if (!s.ok()) return s;
+      if (row) out->push_back(*row);  // unless removed since
+    }
+    return Status::Ok();
+  }
+  Status GetScope(const std::string& name,
+                  std::optional<ScopeRow>* out) override {
+    DumpPage page;
+    Status s = Page(name, "", 0, &page);
+    if (!s.ok()) return s;
+    if (page.stat == DaemonStat::kNoScope) {
+      out->reset();
+      return Status::Ok();
+    }
+    if (page.stat != DaemonStat::kOk) return DaemonError(page);
+    *out = page.scope;
+    counts_[name] = page.count.value_or(0);
+    return Status::Ok();
+  }
+  Status CountClients(const std::string& scope, int64_t* out) override {
+    auto it = counts_.find(scope);
+    if (it == counts_.end()) {
+      std::optional<ScopeRow> row;
+      Status s = GetScope(scope, &row);
+      if (!s.ok()) return s;
+      it = counts_.find(scope);
+      if (it == counts_.end()) return Status::NotFound("no scope " + scope);
+    }
+    *out = it->second;
+    return Status::Ok();
+  }
+  Status ForEachClient(const std::string& scope, const ClientFn& fn) override {
+    std::string after;
+    for (;;) {
+      DumpPage page;
+      Status s = Page(scope, after, kPageSize, &page);
+      if (!s.ok()) return s;
+      if (page.stat != DaemonStat::kOk) return DaemonError(page);
+      for (const ClientRow& c : page.clients)
+        if (!fn(c)) return Status::Ok();
+      if (!page.more || page.clients.empty()) return Status::Ok();
+      after = page.clients.back().id;
+    }
+  }
+
+ private:
+  static Status DaemonError(const DumpPage& page) {
+    return Status::Io("nfsd-helper: " + page.message);
+  }
+  // One CTL_DUMP call, made again once on a new connection if the first
+  // could not be made or answered.
+  Status Page(const std::string& scope, const std::string& after, uint32_t max,
+              DumpPage* page) {
+    Status s = client_->Dump(scope, after, max, page);
+    if (s.ok() || s.code() != Status::Code::kIo) return s;
+    std::unique_ptr<ControlClient> again;
+    if (!ControlClient::Connect(client_->socket_path(), &again).ok()) return s;
+    client_ = std::move(again);
+    return client_->Dump(scope, after, max, page);
+  }
+
+  std::unique_ptr<ControlClient> client_;
+  std::vector<std::string> scopes_;
+  std::map<std::string, int64_t> counts_;
+};
+
+// True if `a` and `b` name the same file (or, if either cannot be looked
+// at, the same path).
+bool SameFile(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  if (stat(a.c_str(), &sa) != 0 || stat(b.c_str(), &sb) != 0) return a == b;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 // Says what went wrong with the database at `db`, in words an operator can
@@ -118,7 +234,7 @@ std::string PadLeft(const std::string& s, size_t width) {
 constexpr size_t kTimeWidth = 20;       // 2025-11-22T00:37:40Z
 constexpr size_t kPrinchashWidth = 64;  // 32 bytes of hex
 
-Status TableScope(Store& store, const ScopeRow& scope, std::ostream& out) {
+Status TableScope(Source& store, const ScopeRow& scope, std::ostream& out) {
   int64_t count = 0;
   Status s = store.CountClients(scope.name, &count);
   if (!s.ok()) return s;
@@ -167,7 +283,7 @@ Status TableScope(Store& store, const ScopeRow& scope, std::ostream& out) {
   return s;
 }
 
-Status Table(Store& store, const std::string& db, const std::string& schema,
+Status Table(Source& store, const std::string& db, const std::string& schema,
              const std::vector<ScopeRow>& scopes, std::ostream& out) {
   out << "database " << nfsdfs::EscapeForLog(db) << " (schema version "
       << schema << ")\n";
@@ -187,53 +303,15 @@ Status Table(Store& store, const std::string& db, const std::string& schema,
 // Written as it is read: the scope fields and each client are serialized by
 // nlohmann::json, the surrounding structure here, one client per line.
 
-Json ClientJson(const ClientRow& c) {
-  Json j;
-  j["id_hex"] = nfsdfs::HexString(c.id);
-  j["id_text"] = IsPrintable(c.id) ? Json(c.id) : Json(nullptr);
-  j["princhash_hex"] = c.princhash.empty()
-                           ? Json(nullptr)
-                           : Json(nfsdfs::HexString(c.princhash));
-  j["minor"] = c.minor;
-  j["minor_version"] = MinorName(c.minor);
-  j["instance"] = c.instance;
-  j["first_seen"] = c.first_seen;
-  j["first_seen_utc"] = IsoTime(c.first_seen);
-  j["last_seen"] = c.last_seen;
-  j["last_seen_utc"] = IsoTime(c.last_seen);
-  return j;
-}
-
-Json ScopeFields(const ScopeRow& s) {
-  Json j;
-  j["name"] = s.name;
-  j["boot_time"] = OptInt(s.boot_time);
-  j["boot_time_utc"] = OptTime(s.boot_time);
-  j["new_boot_time"] = OptInt(s.new_boot_time);
-  j["new_boot_time_utc"] = OptTime(s.new_boot_time);
-  j["old_boot_time"] = OptInt(s.old_boot_time);
-  j["old_boot_time_utc"] = OptTime(s.old_boot_time);
-  j["max_instance"] = s.max_instance;
-  j["current_instance"] = OptInt(CurrentInstance(s));
-  j["in_grace"] = s.new_boot_time.has_value();
-  j["kernel_boot_time"] = OptInt(s.kernel_boot_time);
-  j["kernel_boot_time_utc"] = OptTime(s.kernel_boot_time);
-  j["grace_started"] = OptInt(s.grace_started);
-  j["grace_started_utc"] = OptTime(s.grace_started);
-  j["grace_ended"] = OptInt(s.grace_ended);
-  j["grace_ended_utc"] = OptTime(s.grace_ended);
-  return j;
-}
-
-Status JsonScope(Store& store, const ScopeRow& scope, std::ostream& out) {
+Status JsonScope(Source& store, const ScopeRow& scope, std::ostream& out) {
   out << "    {";
-  const Json fields = ScopeFields(scope);
+  const Json fields = ScopeJson(scope);
   for (const auto& [key, value] : fields.items())
-    out << "\n      " << Dump(key) << ": " << Dump(value) << ",";
+    out << "\n      " << DumpJson(key) << ": " << DumpJson(value) << ",";
   out << "\n      \"clients\": [";
   int64_t n = 0;
   Status s = store.ForEachClient(scope.name, [&](const ClientRow& c) {
-    out << (n++ ? ",\n        " : "\n        ") << Dump(ClientJson(c));
+    out << (n++ ? ",\n        " : "\n        ") << DumpJson(ClientJson(c));
     return static_cast<bool>(out);
   });
   if (!s.ok()) return s;
@@ -243,10 +321,12 @@ Status JsonScope(Store& store, const ScopeRow& scope, std::ostream& out) {
   return Status::Ok();
 }
 
-Status JsonDocument(Store& store, const std::string& db, int64_t schema,
-                    const std::vector<ScopeRow>& scopes, std::ostream& out) {
-  out << "{\n  \"database\": " << Dump(db)
-      << ",\n  \"schema_version\": " << schema << ",\n  \"scopes\": [";
+Status JsonDocument(Source& store, const std::string& db, int64_t schema,
+                    const char* source, const std::vector<ScopeRow>& scopes,
+                    std::ostream& out) {
+  out << "{\n  \"database\": " << DumpJson(db)
+      << ",\n  \"schema_version\": " << schema << ",\n  \"source\": \""
+      << source << "\",\n  \"scopes\": [";
   for (size_t i = 0; i < scopes.size(); ++i) {
     out << (i ? ",\n" : "\n");
     Status s = JsonScope(store, scopes[i], out);
@@ -263,38 +343,75 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
   ParsedArgs parsed;
   std::string error;
   if (!ParseArgs(args,
-                 {{"--db", "PATH"}, {"--scope", "NAME"}, {"--json", nullptr}},
+                 {{"--db", "PATH"},
+                  {"--scope", "NAME"},
+                  kCtlSocketOption,
+                  {"--json", nullptr}},
                  &parsed, &error))
     return UsageError(kDumpVerb, error, err);
   if (!parsed.operands.empty())
     return UsageError(kDumpVerb,
                       "unexpected argument '" + parsed.operands[0] + "'", err);
-  const std::string db =
-      parsed.has("--db") ? parsed.values["--db"] : std::string(kDefaultDb);
+  const bool db_given = parsed.has("--db");
+  std::string db = db_given ? parsed.values["--db"] : std::string(kDefaultDb);
+  const std::string socket = CtlSocket(parsed);
+
+  // Live from the daemon if one answers and serves this database.
+  std::unique_ptr<ControlClient> client;
+  DaemonStatus status;
+  Status cs = ControlClient::Connect(socket, &client);
+  if (cs.ok()) cs = client->GetStatus(&status);
+  std::string note;
+  const bool live = cs.ok() && (!db_given || SameFile(db, status.database));
+  if (live) {
+    db = status.database;
+    note = "(read from nfsd-helper on " + nfsdfs::EscapeForLog(socket) + ")";
+  } else if (cs.ok()) {
+    note = "(read from the database: the daemon serves another one, " +
+           nfsdfs::EscapeForLog(status.database) + ")";
+  } else if (cs.code() == Status::Code::kNotFound) {
+    note = "(read from the database: the daemon is not running)";
+  } else {
+    note =
+        "(read from the database: cannot ask the daemon: " + cs.message() + ")";
+  }
+  if (!live) client.reset();
 
   std::unique_ptr<Store> store;
-  Status s = Store::Open(db, Store::Mode::kReadOnly, &store);
-  if (!s.ok()) return ReportError(db, s, err);
-
-  // One snapshot for the whole dump, so that counts and rows agree even while
-  // the daemon writes.
-  s = store->BeginRead();
-  if (!s.ok()) return ReportError(db, s, err);
-
+  std::unique_ptr<Source> source;
   std::string schema;
-  s = store->Pragma("user_version", &schema);
-  if (!s.ok()) return ReportError(db, s, err);
+  auto report = [&](const Status& s) {
+    return live ? ReportCallError(s, err) : ReportError(db, s, err);
+  };
+  if (live) {
+    if (status.scopes_truncated && !parsed.has("--scope")) {
+      err << kProgram << ": the database has more scopes than nfsd-helper "
+          << "lists; only the first " << status.scopes.size()
+          << " are shown (use --scope NAME)\n";
+    }
+    source = std::make_unique<DaemonSource>(std::move(client), status.scopes);
+    schema = std::to_string(status.schema_version);
+  } else {
+    Status s = Store::Open(db, Store::Mode::kReadOnly, &store);
+    if (!s.ok()) return ReportError(db, s, err);
+    // One snapshot for the whole dump, so that counts and rows agree even
+    // while the daemon writes.
+    s = store->BeginRead();
+    if (s.ok()) s = store->Pragma("user_version", &schema);
+    if (!s.ok()) return ReportError(db, s, err);
+    source = std::make_unique<StoreSource>(store.get());
+  }
 
   std::vector<ScopeRow> scopes;
   if (parsed.has("--scope")) {
     const std::string& name = parsed.values["--scope"];
     std::optional<ScopeRow> row;
-    s = store->GetScope(name, &row);
-    if (!s.ok()) return ReportError(db, s, err);
+    Status s = source->GetScope(name, &row);
+    if (!s.ok()) return report(s);
     if (!row) {
       std::vector<ScopeRow> all;
-      s = store->ListScopes(&all);
-      if (!s.ok()) return ReportError(db, s, err);
+      s = source->ListScopes(&all);
+      if (!s.ok()) return report(s);
       std::vector<std::string> names;
       for (const ScopeRow& r : all) names.push_back(r.name);
       err << kProgram << ": no scope '" << nfsdfs::EscapeForLog(name) << "' in "
@@ -313,14 +430,18 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
     }
     scopes.push_back(std::move(*row));
   } else {
-    s = store->ListScopes(&scopes);
-    if (!s.ok()) return ReportError(db, s, err);
+    Status s = source->ListScopes(&scopes);
+    if (!s.ok()) return report(s);
   }
 
+  // Say where the table comes from; JSON says it in "source".
+  if (!parsed.has("--json")) err << note << "\n";
+  Status s;
   try {
     s = parsed.has("--json")
-            ? JsonDocument(*store, db, std::stoll(schema), scopes, out)
-            : Table(*store, db, schema, scopes, out);
+            ? JsonDocument(*source, db, std::stoll(schema),
+                           live ? "daemon" : "database", scopes, out)
+            : Table(*source, db, schema, scopes, out);
   } catch (const std::exception& e) {  // nlohmann::json reports by throwing
     err << kProgram << ": cannot format the output: " << e.what() << "\n";
     return kExitError;
@@ -330,7 +451,7 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
     err << kProgram << ": cannot write the output\n";
     return kExitError;
   }
-  if (!s.ok()) return ReportError(db, s, err);
+  if (!s.ok()) return report(s);
   return kExitOk;
 }
 
@@ -338,14 +459,19 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
 
 const Verb kDumpVerb = {
     "dump",
-    "show the scopes and client records of an nfsd-helper database",
-    "[--db PATH] [--scope NAME] [--json]",
-    "  --db PATH     the database to read (default "
-    "/var/lib/nfs/nfsd-helper/state.sqlite);\n"
-    "                it is opened read-only, which is safe while nfsd-helper "
-    "runs\n"
-    "  --scope NAME  show this scope only (default: every scope)\n"
-    "  --json        write one JSON document instead of a table\n"
+    "show the scopes and client records of nfsd-helper's database",
+    "[--db PATH] [--scope NAME] [--ctl-socket PATH] [--json]",
+    "  --db PATH          the database to read if nfsd-helper does not answer\n"
+    "                     (default /var/lib/nfs/nfsd-helper/state.sqlite)\n"
+    "  --scope NAME       show this scope only (default: every scope)\n"
+    "  --ctl-socket PATH  nfsd-helper's control socket\n"
+    "                     (default /run/nfsd-helper/ctl.sock)\n"
+    "  --json             write one JSON document instead of a table\n"
+    "\n"
+    "The records are asked from the running nfsd-helper; when none answers,\n"
+    "or --db names another database than its own, the database is read\n"
+    "directly (read-only, which is safe while nfsd-helper runs). A line on\n"
+    "the standard error, or the JSON key \"source\", says which.\n"
     "\n"
     "Client ids made only of printable ASCII are shown in double quotes, with\n"
     "'\"' and '\\' escaped by a backslash; other ids in hex after \"0x\".\n"

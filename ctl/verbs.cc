@@ -5,7 +5,10 @@ namespace nfsdh::ctl {
 
 const Verb* const kVerbs[] = {
     &kDumpVerb,
+    &kEndGraceVerb,
     &kHelpVerb,
+    &kPurgeVerb,
+    &kStatusVerb,
     &kVersionVerb,
 };
 const size_t kVerbCount = sizeof(kVerbs) / sizeof(kVerbs[0]);

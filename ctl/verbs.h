@@ -8,7 +8,9 @@
 //
 // A verb's run function is the whole verb: it parses its own arguments and
 // writes to the streams it is given, never to std::cout or std::cerr, so tests
-// run verbs in-process and read what they printed.
+// run verbs in-process and read what they printed. (Only purge reads: its
+// confirmation, from std::cin, and only when that is a terminal.) Verbs that
+// need the daemon talk to it through ControlClient (control_client.h).
 #ifndef CTL_VERBS_H_
 #define CTL_VERBS_H_
 
@@ -23,6 +25,8 @@ namespace nfsdh::ctl {
 inline constexpr int kExitOk = 0;     // success
 inline constexpr int kExitError = 1;  // the verb ran and failed
 inline constexpr int kExitUsage = 2;  // bad command line; nothing was done
+// The verb needs nfsd-helper and none answers on its control socket.
+inline constexpr int kExitNotRunning = 3;
 
 // `args` are the words after the verb name. Normal output goes to `out`,
 // diagnostics to `err`. Returns one of the exit statuses above.
@@ -39,7 +43,10 @@ struct Verb {
 
 // One descriptor per verb_<name>.cc.
 extern const Verb kDumpVerb;
+extern const Verb kEndGraceVerb;
 extern const Verb kHelpVerb;
+extern const Verb kPurgeVerb;
+extern const Verb kStatusVerb;
 extern const Verb kVersionVerb;
 
 // Every verb, in the order `helper-ctl help` lists them.

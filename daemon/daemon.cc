@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "daemon/control/server.h"
 #include "daemon/util/fs.h"
 #include "daemon/util/log.h"
 #include "nfsdfs-proto/qword.h"
@@ -28,7 +29,16 @@ constexpr size_t kMaxPartial = 2 * nfsdfs::kMaxRequestLen;
 
 }  // namespace
 
+#ifndef NFSD_HELPER_VERSION
+#error "NFSD_HELPER_VERSION must be defined by the build"
+#endif
+
 Daemon::Daemon(const Options& opts) : opts_(opts) {
+  info_.version = NFSD_HELPER_VERSION;
+  info_.pid = getpid();
+  info_.started = time(nullptr);
+  info_.db = opts_.db;
+  info_.nfsdfs = opts_.nfsdfs;
   if (const char* fp = getenv("NFSD_HELPER_TEST_CRASH")) {
     std::string v = fp;
     auto colon = v.find(':');
@@ -55,6 +65,7 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
 }
 
 Daemon::~Daemon() {
+  control_.reset();
   for (auto& c : channels_) CloseChannel(c);
   for (auto* ev : signals_) event_free(ev);
   if (retry_) event_free(retry_);
@@ -104,6 +115,7 @@ Status Daemon::LoadScope() {
 Status Daemon::Init() {
   Status s = OpenStore();
   if (s.ok()) s = LoadScope();
+  if (s.ok()) s = store_->CountClients(opts_.scope, &stats_.clients);
   if (!s.ok()) return s;
   recovery::ScopeState st = ToScopeState(row_);
   LOG_INFO("database %s, scope %s: %s%s", opts_.db.c_str(),
@@ -195,8 +207,10 @@ void Daemon::Drain(std::vector<Request>* out) {
 
 void Daemon::RunBatch(const std::vector<Request>& reqs) {
   store::ScopeRow before = row_;
+  ScopeStats stats_before = stats_;
   Status s = store_->Begin();
-  Batch batch(store_.get(), &row_, static_cast<int64_t>(time(nullptr)));
+  Batch batch(store_.get(), &row_, &stats_,
+              static_cast<int64_t>(time(nullptr)));
   if (!s.ok()) batch.Fail(s);
   for (const Request& r : reqs) {
     ChannelState& c = channels_[r.channel];
@@ -220,13 +234,32 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
   }
   if (!committed) {
     row_ = before;
-    if (first_storage_error_.ok()) first_storage_error_ = batch.failure();
+    stats_ = stats_before;
+    errors_.Record(batch.failure(), batch.now());
     LOG_ERROR("storage failure, %zu request(s) answered -EIO: %s",
               reqs.size(), batch.failure().ToString().c_str());
   }
   LOG_DEBUG("batch of %zu request(s) %s", reqs.size(),
             committed ? "committed in one transaction" : "rolled back");
   batch.Finish(committed);
+}
+
+std::vector<control::ChannelInfo> Daemon::Channels() {
+  std::vector<control::ChannelInfo> out;
+  for (const ChannelState& c : channels_) {
+    control::ChannelInfo info;
+    info.name = nfsdfs::ChannelFileName(c.entry->channel);
+    info.open = c.fd >= 0;
+    info.counters = c.counters;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+bool Daemon::Serving() {
+  for (const ChannelState& c : channels_)
+    if (c.fd < 0) return false;
+  return true;
 }
 
 void Daemon::OnReadable(int, short, void* arg) {
@@ -275,12 +308,21 @@ int Daemon::Run() {
     signals_.push_back(ev);
   }
   retry_ = evtimer_new(base_, OnRetry, this);
+  info_.pid = getpid();  // the daemon may have forked since it was made
+  control_ = std::make_unique<control::Server>(base_, this, ctl_socket_);
+  Status cs = control_->Start();
+  if (!cs.ok()) {
+    LOG_ERROR("control: helper-ctl cannot reach this nfsd-helper: %s",
+              cs.ToString().c_str());
+    control_.reset();
+  }
   if (!OpenChannels()) {
     struct timeval one = {1, 0};
     evtimer_add(retry_, &one);
   }
   event_base_dispatch(base_);
   sd_notify(0, "STOPPING=1");
+  control_.reset();  // removes the socket: helper-ctl sees us gone
   for (auto& c : channels_) {
     LOG_INFO("%s: %llu request(s), %llu ok, %llu malformed, %llu stale, "
              "%llu failed",

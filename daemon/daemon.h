@@ -4,7 +4,9 @@
 // Loop affinity: everything runs on the libevent loop's thread. Each wake-up
 // drains every channel and handles what it read as one Batch (one
 // transaction, one fsync); SIGTERM and SIGINT stop the loop only between
-// batches, so a batch in flight is always finished and answered.
+// batches, so a batch in flight is always finished and answered. The control
+// socket (daemon/control/server.h) is served from the same loop, between
+// batches; the Daemon is the control procedures' Host.
 #ifndef DAEMON_DAEMON_H_
 #define DAEMON_DAEMON_H_
 
@@ -13,6 +15,8 @@
 #include <vector>
 
 #include "daemon/channels/channel.h"
+#include "daemon/control/defaults.h"
+#include "daemon/control/host.h"
 #include "daemon/options.h"
 #include "daemon/store/store.h"
 
@@ -21,17 +25,36 @@ struct event;
 
 namespace nfsdh {
 
-class Daemon {
+namespace control {
+class Server;
+}
+
+class Daemon : public control::Host {
  public:
   explicit Daemon(const Options& opts);
-  ~Daemon();
+  ~Daemon() override;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
+
+  // Where helper-ctl finds this daemon (default control::kDefaultSocket).
+  // If the socket cannot be served (another daemon answers on it, say), the
+  // daemon logs why and serves the upcalls without it.
+  // REQUIRES: called before Run().
+  void set_ctl_socket(std::string path) { ctl_socket_ = std::move(path); }
 
   // Opens the database (setting a corrupt one aside) and loads the scope.
   Status Init();
   // Serves until SIGTERM/SIGINT. Returns the process exit code.
   int Run();
+
+  // control::Host
+  const control::DaemonInfo& Info() override { return info_; }
+  store::Store& Database() override { return *store_; }
+  const store::ScopeRow& ServedScope() override { return row_; }
+  ScopeStats& Stats() override { return stats_; }
+  control::StorageErrors& Errors() override { return errors_; }
+  std::vector<control::ChannelInfo> Channels() override;
+  bool Serving() override;
 
  private:
   struct ChannelState {
@@ -62,8 +85,11 @@ class Daemon {
   static void OnRetry(int fd, short what, void* arg);
 
   Options opts_;
+  std::string ctl_socket_ = control::kDefaultSocket;
+  control::DaemonInfo info_;
   std::unique_ptr<store::Store> store_;
   store::ScopeRow row_;
+  ScopeStats stats_;  // of row_, as of the last commit
   std::vector<ChannelState> channels_;
   struct event_base* base_ = nullptr;
   struct event* retry_ = nullptr;
@@ -75,7 +101,9 @@ class Daemon {
   CrashPoint crash_point_ = CrashPoint::kNone;
   uint64_t crash_at_ = 0;
   uint64_t batches_ = 0;
-  Status first_storage_error_;
+  control::StorageErrors errors_;
+  // Declared last: destroyed first, while the loop and the store still exist.
+  std::unique_ptr<control::Server> control_;
 };
 
 }  // namespace nfsdh

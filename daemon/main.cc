@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
     nfsdh::SetLogSyslog(true);
   }
   nfsdh::Daemon daemon(opts);
+  daemon.set_ctl_socket(opts.ctl_socket);
   s = daemon.Init();
   if (!s.ok()) {
     LOG_ERROR("cannot start: %s", s.ToString().c_str());

@@ -6,7 +6,7 @@ namespace nfsdh {
 namespace {
 
 // Long options without a short form.
-enum : int { kOptConfig = 256 };
+enum : int { kOptConfig = 256, kOptCtlSocket };
 
 }  // namespace
 
@@ -26,6 +26,9 @@ const char* UsageText() {
          "      --config FILE  read section [nfsd-helper] of this nfs.conf(5)\n"
          "                     file and of FILE.d/*.conf (default "
          "/etc/nfs.conf)\n"
+         "      --ctl-socket PATH\n"
+         "                     serve helper-ctl on this socket\n"
+         "                     (default /run/nfsd-helper/ctl.sock)\n"
          "  -h, --help         show this help and exit\n"
          "  -V, --version      show the version and exit\n"
          "\n"
@@ -53,6 +56,7 @@ Status ParseOptions(int argc, char** argv, Options* out) {
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
       {"config", required_argument, nullptr, kOptConfig},
+      {"ctl-socket", required_argument, nullptr, kOptCtlSocket},
       {nullptr, 0, nullptr, 0},
   };
   Options o;
@@ -87,6 +91,10 @@ Status ParseOptions(int argc, char** argv, Options* out) {
       case 'V':
         o.version = true;
         break;
+      case kOptCtlSocket:
+        o.ctl_socket = optarg;
+        o.given.ctl_socket = true;
+        break;
       case kOptConfig:
         o.config = optarg;
         o.given.config = true;
@@ -105,6 +113,8 @@ Status ParseOptions(int argc, char** argv, Options* out) {
   if (o.nfsdfs.empty()) return Status::Invalid("--nfsdfs must not be empty");
   if (o.db.empty()) return Status::Invalid("--db must not be empty");
   if (o.config.empty()) return Status::Invalid("--config must not be empty");
+  if (o.ctl_socket.empty() || o.ctl_socket[0] != '/')
+    return Status::Invalid("--ctl-socket must be an absolute path");
   if (!ValidScopeName(o.scope))
     return Status::Invalid("--scope '" + o.scope +
                            "': use 1-64 characters of A-Z a-z 0-9 . _ -");

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "daemon/control/defaults.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh {
@@ -23,12 +24,15 @@ struct GivenOptions {
   bool foreground = false;
   bool debug = false;
   bool config = false;
+  bool ctl_socket = false;
 };
 
 struct Options {
   std::string nfsdfs = kDefaultNfsdfs;
   std::string db = kDefaultDb;
   std::string scope = kDefaultScope;
+  // Where helper-ctl finds the daemon (daemon/control/server.h).
+  std::string ctl_socket = control::kDefaultSocket;
   bool foreground = false;
   bool debug = false;
   bool help = false;

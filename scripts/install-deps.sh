@@ -9,8 +9,13 @@ packages=(
   libfuse3-dev fuse3
   catch2 nlohmann-json3-dev
   libsystemd-dev systemd
+  libtirpc-dev rpcsvc-proto
   nfs-kernel-server
   man-db groff-base
+  # scripts/fuzz.sh: clang with libFuzzer and its sanitizer runtimes
+  # (libclang-rt-14-dev, not pulled in without recommends), and
+  # llvm-symbolizer (llvm) for readable sanitizer stack traces.
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()

@@ -78,6 +78,13 @@ void HandleStart(Batch& b, int fd, std::string_view line,
                 b.scope().c_str(), static_cast<unsigned long long>(req.seq));
   }
   b.row() = next;
+  ScopeStats& st = b.stats();
+  st.clients -= purged;
+  st.start_seen = true;
+  st.start_instance = plan.instance;
+  st.start_time = b.now();
+  st.allowed = allowed;
+  st.reclaimed = 0;
   LOG_NOTICE("scope %s: server instance %lld starts its grace period "
              "(kernel boot time %lld)%s; %lld client(s) may reclaim, %lld "
              "stale record(s) removed",

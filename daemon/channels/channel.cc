@@ -30,8 +30,9 @@ std::string DescribeInstance(const std::optional<int64_t>& inst) {
   return inst ? "instance " + std::to_string(*inst) : "no instance";
 }
 
-Batch::Batch(store::Store* store, store::ScopeRow* row, int64_t now)
-    : store_(store), row_(row), now_(now) {}
+Batch::Batch(store::Store* store, store::ScopeRow* row, ScopeStats* stats,
+             int64_t now)
+    : store_(store), row_(row), stats_(stats), now_(now) {}
 
 void Batch::Fail(const Status& s) {
   if (failure_.ok()) failure_ = s;

@@ -34,14 +34,33 @@ struct ChannelCounters {
   uint64_t failed = 0;  // -EIO
 };
 
+// What the served scope looks like as of the last commit, for status
+// (helper-ctl status). The handlers keep it up to date inside the batch; the
+// daemon puts back its copy from before the batch if the batch rolls back.
+struct ScopeStats {
+  int64_t clients = 0;  // records of the scope
+  // The start of the current server instance, if this process answered it.
+  bool start_seen = false;
+  int64_t start_instance = 0;
+  int64_t start_time = 0;  // wall clock
+  int64_t allowed = 0;     // clients on its allow list
+  // Of those, how many were created again in that instance (reclaimed). A
+  // record stamped with an older instance than the current one is on the
+  // allow list of the current instance: every older record that survived
+  // the start was sent, and no record is ever stamped with an older one.
+  int64_t reclaimed = 0;
+};
+
 class Batch {
  public:
-  // REQUIRES: store->in_transaction(); `row` is the scope's row as of the
-  // start of the transaction.
-  Batch(store::Store* store, store::ScopeRow* row, int64_t now);
+  // REQUIRES: store->in_transaction(); `row` and `stats` are the scope's row
+  // and counts as of the start of the transaction.
+  Batch(store::Store* store, store::ScopeRow* row, ScopeStats* stats,
+        int64_t now);
 
   store::Store& store() { return *store_; }
   store::ScopeRow& row() { return *row_; }
+  ScopeStats& stats() { return *stats_; }
   const std::string& scope() const { return row_->name; }
   int64_t now() const { return now_; }
 
@@ -83,6 +102,7 @@ class Batch {
   };
   store::Store* store_;
   store::ScopeRow* row_;
+  ScopeStats* stats_;
   int64_t now_;
   Status failure_;
   std::vector<Pending> pending_;

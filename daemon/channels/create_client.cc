@@ -1,6 +1,7 @@
 // create_client: record that a client may now believe it holds state
 // (PROTOCOL.md §3.2). The reply is queued; it is sent after COMMIT.
 #include <cerrno>
+#include <optional>
 
 #include "daemon/channels/channel.h"
 #include "daemon/util/log.h"
@@ -22,15 +23,28 @@ void HandleCreate(Batch& b, int fd, std::string_view line,
                       counters))
     return;
   if (!b.failed()) {
-    store::ClientRow row;
-    row.scope = b.scope();
-    row.id = req.client_id;
-    row.princhash = req.princhash;
-    row.minor = req.minor == nfsdfs::Minor::kV41 ? 1 : 0;
-    row.instance = req.instance;
-    row.first_seen = row.last_seen = b.now();
-    Status s = b.store().UpsertClient(row);
-    if (!s.ok()) b.Fail(s);
+    // Read first, for status: a new record, or a reclaim (a record stamped
+    // with an older instance, so on the allow list; see ScopeStats).
+    std::optional<store::ClientRow> before;
+    Status s = b.store().GetClient(b.scope(), req.client_id, &before);
+    if (s.ok()) {
+      store::ClientRow row;
+      row.scope = b.scope();
+      row.id = req.client_id;
+      row.princhash = req.princhash;
+      row.minor = req.minor == nfsdfs::Minor::kV41 ? 1 : 0;
+      row.instance = req.instance;
+      row.first_seen = row.last_seen = b.now();
+      s = b.store().UpsertClient(row);
+    }
+    if (!s.ok()) {
+      b.Fail(s);
+    } else if (!before) {
+      ++b.stats().clients;
+    } else if (before->instance < req.instance && b.stats().start_seen &&
+               b.stats().start_instance == req.instance) {
+      ++b.stats().reclaimed;
+    }
   }
   LOG_DEBUG("create_client %llu: %s client %s in instance %lld",
             static_cast<unsigned long long>(req.seq),

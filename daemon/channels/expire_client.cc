@@ -24,7 +24,10 @@ void HandleExpire(Batch& b, int fd, std::string_view line,
   bool existed = false;
   if (!b.failed()) {
     Status s = b.store().DeleteClient(b.scope(), req.client_id, &existed);
-    if (!s.ok()) b.Fail(s);
+    if (!s.ok())
+      b.Fail(s);
+    else if (existed)
+      --b.stats().clients;
   }
   LOG_DEBUG("expire_client %llu: client %s %s",
             static_cast<unsigned long long>(req.seq),

@@ -59,6 +59,7 @@ void HandleGraceDone(Batch& b, int fd, std::string_view line,
     return;
   }
   b.row() = next;
+  b.stats().clients -= purged;
   LOG_NOTICE("scope %s: instance %lld ended its grace period; %lld client(s) "
              "that did not reclaim were removed",
              b.scope().c_str(), static_cast<long long>(req.instance),

@@ -29,8 +29,11 @@ const Key kKeys[] = {
      &GivenOptions::foreground},
     {"debug", "--debug", Kind::kBool, nullptr, &Options::debug,
      &GivenOptions::debug},
+    {"ctl-socket", "--ctl-socket", Kind::kPath, &Options::ctl_socket, nullptr,
+     &GivenOptions::ctl_socket},
 };
-constexpr char kKnownKeys[] = "nfsdfs, db, scope, foreground, debug";
+constexpr char kKnownKeys[] =
+    "nfsdfs, db, scope, foreground, debug, ctl-socket";
 
 bool InHelperSection(std::string_view section, bool in_subsection) {
   return !in_subsection && EqualsIgnoreCase(section, kHelperSection);

@@ -191,7 +191,7 @@ Status Store::Open(const std::string& path, Mode mode,
       close(fd);
     }
     flags |= SQLITE_OPEN_READWRITE;
-  } else {
+  } else {  // kReadOnly, kReadOnlyChecked
     if (access(path.c_str(), F_OK) != 0)
       return Status::FromErrno("open " + path, errno);
     flags |= SQLITE_OPEN_READONLY;
@@ -251,7 +251,7 @@ Status Store::Init(Mode mode) {
                            "understands versions up to " +
                            std::to_string(kSchemaVersion));
   }
-  if (!fresh) {
+  if (!fresh && mode != Mode::kReadOnlyChecked) {
     sqlite3_stmt* st = nullptr;
     if (sqlite3_prepare_v2(db_, "PRAGMA quick_check", -1, &st, nullptr) !=
         SQLITE_OK)
@@ -271,7 +271,7 @@ Status Store::Init(Mode mode) {
       return Status::Corrupt(path_ + " fails PRAGMA quick_check: " + verdict);
   }
 
-  if (mode == Mode::kReadOnly) {
+  if (mode != Mode::kReadWrite) {
     if (fresh) return Status::Invalid(path_ + " is an empty file");
     if (version < kSchemaVersion)
       return Status::Invalid(path_ + " has schema version " +
@@ -318,6 +318,8 @@ Status Store::Init(Mode mode) {
   }
   return Status::Ok();
 }
+
+void Store::SetBusyTimeout(int ms) { sqlite3_busy_timeout(db_, ms); }
 
 Status Store::Pragma(const std::string& name, std::string* value) {
   for (char c : name)
@@ -420,6 +422,26 @@ Status Store::ForEachClient(const std::string& scope,
   if (!s.ok()) return s;
   Resetter r{st};
   BindText(st, 1, scope);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!fn(ReadClient(st))) return Status::Ok();
+  }
+  return rc == SQLITE_DONE ? Status::Ok() : Error("read clients");
+}
+
+Status Store::ForEachClientAfter(
+    const std::string& scope, const std::string& after,
+    const std::function<bool(const ClientRow&)>& fn) {
+  static const std::string sql =
+      std::string("SELECT ") + kClientColumns +
+      " FROM v4clients WHERE scope = ? AND id > ? ORDER BY id";
+  sqlite3_stmt* st;
+  Status s = Prepare(sql.c_str(), &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  BindText(st, 1, scope);
+  // An empty blob sorts before every id (ids are 1 to 1024 bytes).
+  BindBlobOrNull(st, 2, after, false);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (!fn(ReadClient(st))) return Status::Ok();

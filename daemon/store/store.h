@@ -59,6 +59,10 @@ class Store {
   enum class Mode {
     kReadWrite,  // create the file (0600) and its directory (0700) if missing
     kReadOnly,   // never create or change anything
+    // kReadOnly without PRAGMA quick_check: for a second connection of a
+    // process that has already opened and checked the file (it would cost
+    // a full scan of a large database on the daemon's event loop).
+    kReadOnlyChecked,
   };
 
   // Opens `path`. Returns kCorrupt for a file SQLite cannot read as a
@@ -77,6 +81,9 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const std::string& path() const { return path_; }
+  // How long a statement waits for a lock another connection holds
+  // (default 10 s).
+  void SetBusyTimeout(int ms);
 
   // The value of a PRAGMA on this connection ("journal_mode" -> "wal").
   Status Pragma(const std::string& name, std::string* value);
@@ -89,6 +96,10 @@ class Store {
   // loads the table whole). Stops early if `fn` returns false.
   Status ForEachClient(const std::string& scope,
                        const std::function<bool(const ClientRow&)>& fn);
+  // The same, for the clients whose id sorts after `after` only (all of
+  // them if `after` is empty): a seek on the key, for paged reads.
+  Status ForEachClientAfter(const std::string& scope, const std::string& after,
+                            const std::function<bool(const ClientRow&)>& fn);
   Status GetClient(const std::string& scope, const std::string& id,
                    std::optional<ClientRow>* out);
 

@@ -188,6 +188,27 @@ TEST_CASE("delete and purge touch only their scope", "[store]") {
   CHECK(ids.size() == 1);
 }
 
+TEST_CASE("ForEachClientAfter seeks past a key", "[store]") {
+  TempDir t;
+  auto st = OpenRw(t.path + "/s.sqlite");
+  REQUIRE(st->Begin().ok());
+  for (const char* id : {"a", "b", "bb", "c"})
+    REQUIRE(st->UpsertClient(Client(id, 1)).ok());
+  REQUIRE(st->Commit().ok());
+  auto after = [&](const std::string& key) {
+    std::vector<std::string> ids;
+    REQUIRE(st->ForEachClientAfter("default", key, [&](const ClientRow& c) {
+                 ids.push_back(c.id);
+                 return true;
+               }).ok());
+    return ids;
+  };
+  CHECK(after("") == std::vector<std::string>{"a", "b", "bb", "c"});
+  CHECK(after("b") == std::vector<std::string>{"bb", "c"});
+  CHECK(after("bz") == std::vector<std::string>{"c"});
+  CHECK(after("c").empty());
+}
+
 TEST_CASE("an uncommitted transaction is invisible and rolls back",
           "[store]") {
   TempDir t;

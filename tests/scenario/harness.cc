@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdlib>
@@ -68,6 +69,12 @@ void Node::StartHelper(const std::map<std::string, std::string>& env,
       mount_dir_,      "--db",         db_,       "--scope",
       scope_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  // Each node's helper gets its own control socket, never the host's.
+  if (std::find(extra_args.begin(), extra_args.end(), "--ctl-socket") ==
+      extra_args.end()) {
+    argv.push_back("--ctl-socket");
+    argv.push_back(mount_dir_ + ".ctl.sock");
+  }
   bool started = helper_->Start(argv, po, &err);
   INFO(err);
   REQUIRE(started);

@@ -1,0 +1,84 @@
+// helper-ctl end-grace: ask the kernel, through the running nfsd-helper
+// (CTL_END_GRACE), to end its NFSv4 grace period now: nfsd-helper writes "Y"
+// to v4_end_grace in the nfsd filesystem it serves. Clients that have not
+// reclaimed by then lose their state; the kernel then sends grace_done.
+#include <memory>
+
+#include "ctl/args.h"
+#include "ctl/control_client.h"
+#include "ctl/daemon_conn.h"
+#include "ctl/dispatch.h"
+#include "ctl/json_util.h"
+#include "ctl/verbs.h"
+#include "nfsdfs-proto/qword.h"
+
+namespace nfsdh::ctl {
+namespace {
+
+int RunEndGrace(const std::vector<std::string>& args, std::ostream& out,
+                std::ostream& err) {
+  ParsedArgs parsed;
+  std::string error;
+  if (!ParseArgs(args, {kCtlSocketOption, {"--json", nullptr}}, &parsed,
+                 &error))
+    return UsageError(kEndGraceVerb, error, err);
+  if (!parsed.operands.empty())
+    return UsageError(kEndGraceVerb,
+                      "unexpected argument '" + parsed.operands[0] + "'", err);
+  std::unique_ptr<ControlClient> client;
+  int rc = ConnectOrReport(CtlSocket(parsed), &client, err);
+  if (rc != kExitOk) return rc;
+  EndGraceResult res;
+  Status s = client->EndGrace(&res);
+  if (!s.ok()) return ReportCallError(s, err);
+  const std::string path = nfsdfs::EscapeForLog(res.path);
+  if (res.stat == DaemonStat::kNoFile) {
+    err << kProgram << ": " << path << " does not exist: this kernel's nfsd "
+        << "cannot end its grace period early (Linux 4.20 or later can)\n";
+    return kExitError;
+  }
+  if (res.stat != DaemonStat::kOk) {
+    err << kProgram << ": cannot end the grace period: " << res.message << "\n";
+    return kExitError;
+  }
+  try {
+    if (parsed.has("--json")) {
+      Json j;
+      j["file"] = res.path;
+      j["written"] = "Y";
+      j["was_in_grace"] = res.was_in_grace;
+      out << DumpJson(j, 2) << "\n";
+    } else {
+      out << "wrote Y to " << path << ": the kernel ends its grace period now";
+      if (!res.was_in_grace) out << " (nfsd-helper's scope was not in grace)";
+      out << "\n";
+    }
+  } catch (const std::exception& e) {
+    err << kProgram << ": cannot format the output: " << e.what() << "\n";
+    return kExitError;
+  }
+  out.flush();
+  if (!out) {
+    err << kProgram << ": cannot write the output\n";
+    return kExitError;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+const Verb kEndGraceVerb = {
+    "end-grace",
+    "ask the kernel to end its NFSv4 grace period now",
+    "[--ctl-socket PATH] [--json]",
+    "  --ctl-socket PATH  nfsd-helper's control socket\n"
+    "                     (default /run/nfsd-helper/ctl.sock)\n"
+    "  --json             describe what was done as JSON\n"
+    "\n"
+    "nfsd-helper writes Y to v4_end_grace in the nfsd filesystem it serves.\n"
+    "Clients that have not reclaimed their state by then lose it.\n"
+    "Exit status 3 if nfsd-helper is not running.\n",
+    RunEndGrace,
+};
+
+}  // namespace nfsdh::ctl

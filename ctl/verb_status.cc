@@ -1,0 +1,208 @@
+// helper-ctl status: what the running nfsd-helper is doing, asked over its
+// control socket (CTL_STATUS): the served scope and its grace period, the
+// clients recorded and reclaimed, the upcalls served and the storage errors.
+#include <algorithm>
+#include <memory>
+
+#include "ctl/args.h"
+#include "ctl/control_client.h"
+#include "ctl/daemon_conn.h"
+#include "ctl/dispatch.h"
+#include "ctl/format.h"
+#include "ctl/json_util.h"
+#include "ctl/verbs.h"
+#include "daemon/util/fs.h"
+#include "nfsdfs-proto/qword.h"
+
+namespace nfsdh::ctl {
+namespace {
+
+constexpr size_t kKeyWidth = 18;
+
+void KeyLine(std::ostream& out, const std::string& key,
+             const std::string& value) {
+  out << "  " << key << std::string(kKeyWidth - key.size(), ' ') << value
+      << "\n";
+}
+
+std::string Grace(const store::ScopeRow& s) {
+  if (s.new_boot_time) {
+    return s.grace_started ? "open since " + IsoTime(*s.grace_started)
+                           : "open (start time unknown)";
+  }
+  return s.grace_ended ? "closed since " + IsoTime(*s.grace_ended)
+                       : "closed, none has ended yet";
+}
+
+std::string ErrorLine(const std::optional<StorageErrorNote>& e) {
+  return e ? IsoTime(e->when) + "  " + e->message : "-";
+}
+
+std::string Cell(const std::string& s, size_t width) {
+  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
+}
+
+void Table(const DaemonStatus& d, const std::string& socket,
+           std::ostream& out) {
+  out << "nfsd-helper " << d.version << ", pid " << d.pid << ", up since "
+      << IsoTime(d.started) << "\n";
+  KeyLine(out, "socket", nfsdfs::EscapeForLog(socket));
+  KeyLine(out, "database",
+          nfsdfs::EscapeForLog(d.database) + " (schema version " +
+              std::to_string(d.schema_version) + ")");
+  KeyLine(out, "nfsdfs",
+          nfsdfs::EscapeForLog(d.nfsdfs) +
+              (d.serving ? " (every upcall file open)"
+                         : " (waiting for upcall files)"));
+  const store::ScopeRow& s = d.scope;
+  KeyLine(out, "scope", nfsdfs::EscapeForLog(s.name));
+  KeyLine(out, "current_instance", TimeCell(CurrentInstance(s)));
+  KeyLine(out, "boot_time", TimeCell(s.boot_time));
+  KeyLine(out, "new_boot_time", TimeCell(s.new_boot_time));
+  KeyLine(out, "old_boot_time", TimeCell(s.old_boot_time));
+  KeyLine(out, "grace", Grace(s));
+  KeyLine(out, "clients", std::to_string(d.clients) + " recorded");
+  if (d.start_seen) {
+    KeyLine(out, "last start",
+            "instance " + std::to_string(d.start_instance) + " at " +
+                IsoTime(d.start_time) + ": " + std::to_string(d.allowed) +
+                " allowed to reclaim, " + std::to_string(d.reclaimed) +
+                " reclaimed so far");
+  } else {
+    KeyLine(out, "last start",
+            "not seen by this nfsd-helper (none since it started)");
+  }
+  KeyLine(out, "purged", std::to_string(d.purged) + " by helper-ctl");
+  KeyLine(out, "storage errors", std::to_string(d.storage_errors));
+  if (d.storage_errors > 0) {
+    KeyLine(out, "first error", ErrorLine(d.first_storage_error));
+    KeyLine(out, "last error", ErrorLine(d.last_storage_error));
+  }
+  size_t nw = 6;  // UPCALL
+  for (const ChannelStatus& c : d.channels) nw = std::max(nw, c.name.size());
+  out << "\n  "
+      << "UPCALL" << std::string(nw - 6, ' ')
+      << "  OPEN  REQUESTS        OK  MALFORMED     STALE    FAILED\n";
+  for (const ChannelStatus& c : d.channels) {
+    out << "  " << c.name << std::string(nw - c.name.size(), ' ') << "  "
+        << (c.open ? "yes " : "no  ") << Cell(std::to_string(c.requests), 10)
+        << Cell(std::to_string(c.ok), 10)
+        << Cell(std::to_string(c.malformed), 11)
+        << Cell(std::to_string(c.stale), 10)
+        << Cell(std::to_string(c.failed), 10) << "\n";
+  }
+}
+
+Json StatusJson(const DaemonStatus& d, const std::string& socket) {
+  Json j;
+  j["socket"] = socket;
+  j["version"] = d.version;
+  j["pid"] = d.pid;
+  j["started"] = d.started;
+  j["started_utc"] = IsoTime(d.started);
+  j["now"] = d.now;
+  j["database"] = d.database;
+  j["schema_version"] = d.schema_version;
+  j["nfsdfs"] = d.nfsdfs;
+  j["serving"] = d.serving;
+  j["scope"] = ScopeJson(d.scope);
+  Json grace;
+  grace["open"] = d.scope.new_boot_time.has_value();
+  std::optional<int64_t> since =
+      d.scope.new_boot_time ? d.scope.grace_started : d.scope.grace_ended;
+  grace["since"] = OptInt(since);
+  grace["since_utc"] = OptTime(since);
+  j["grace"] = grace;
+  j["clients"] = d.clients;
+  if (d.start_seen) {
+    Json start;
+    start["instance"] = d.start_instance;
+    start["time"] = d.start_time;
+    start["time_utc"] = IsoTime(d.start_time);
+    start["allowed"] = d.allowed;
+    start["reclaimed"] = d.reclaimed;
+    j["last_start"] = start;
+  } else {
+    j["last_start"] = nullptr;
+  }
+  Json upcalls = Json::object();
+  for (const ChannelStatus& c : d.channels) {
+    Json u;
+    u["open"] = c.open;
+    u["requests"] = c.requests;
+    u["ok"] = c.ok;
+    u["malformed"] = c.malformed;
+    u["stale"] = c.stale;
+    u["failed"] = c.failed;
+    upcalls[c.name] = u;
+  }
+  j["upcalls"] = upcalls;
+  j["purged"] = d.purged;
+  auto note = [](const std::optional<StorageErrorNote>& e) -> Json {
+    if (!e) return nullptr;
+    Json n;
+    n["time"] = e->when;
+    n["time_utc"] = IsoTime(e->when);
+    n["message"] = e->message;
+    return n;
+  };
+  Json errors;
+  errors["count"] = d.storage_errors;
+  errors["first"] = note(d.first_storage_error);
+  errors["last"] = note(d.last_storage_error);
+  j["storage_errors"] = errors;
+  j["scopes"] = d.scopes;
+  j["scopes_truncated"] = d.scopes_truncated;
+  return j;
+}
+
+int RunStatus(const std::vector<std::string>& args, std::ostream& out,
+              std::ostream& err) {
+  ParsedArgs parsed;
+  std::string error;
+  if (!ParseArgs(args, {kCtlSocketOption, {"--json", nullptr}}, &parsed,
+                 &error))
+    return UsageError(kStatusVerb, error, err);
+  if (!parsed.operands.empty())
+    return UsageError(kStatusVerb,
+                      "unexpected argument '" + parsed.operands[0] + "'", err);
+  const std::string socket = CtlSocket(parsed);
+  std::unique_ptr<ControlClient> client;
+  int rc = ConnectOrReport(socket, &client, err);
+  if (rc != kExitOk) return rc;
+  DaemonStatus d;
+  Status s = client->GetStatus(&d);
+  if (!s.ok()) return ReportCallError(s, err);
+  if (!d.message.empty()) err << kProgram << ": warning: " << d.message << "\n";
+  try {
+    if (parsed.has("--json"))
+      out << DumpJson(StatusJson(d, socket), 2) << "\n";
+    else
+      Table(d, socket, out);
+  } catch (const std::exception& e) {  // nlohmann::json reports by throwing
+    err << kProgram << ": cannot format the output: " << e.what() << "\n";
+    return kExitError;
+  }
+  out.flush();
+  if (!out) {
+    err << kProgram << ": cannot write the output\n";
+    return kExitError;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+const Verb kStatusVerb = {
+    "status",
+    "show what the running nfsd-helper is doing",
+    "[--ctl-socket PATH] [--json]",
+    "  --ctl-socket PATH  nfsd-helper's control socket\n"
+    "                     (default /run/nfsd-helper/ctl.sock)\n"
+    "  --json             write one JSON document instead of a table\n"
+    "\n"
+    "Exit status 3 if nfsd-helper is not running.\n",
+    RunStatus,
+};
+
+}  // namespace nfsdh::ctl

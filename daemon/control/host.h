@@ -1,0 +1,71 @@
+// Host: what the control procedures may see and touch of the daemon.
+//
+// The daemon implements it; everything runs on the daemon's event loop, and
+// a procedure runs only between batches, so the store is never inside a
+// transaction when a procedure is called.
+#ifndef DAEMON_CONTROL_HOST_H_
+#define DAEMON_CONTROL_HOST_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/channels/channel.h"
+#include "daemon/store/store.h"
+#include "daemon/util/status.h"
+
+namespace nfsdh::control {
+
+// The storage failures the daemon met since it started: the first is
+// sticky, the last is replaced each time.
+struct StorageErrors {
+  struct Note {
+    int64_t when = 0;  // wall clock
+    std::string message;
+  };
+  uint64_t count = 0;
+  std::optional<Note> first;
+  std::optional<Note> last;
+
+  void Record(const Status& s, int64_t now) {
+    ++count;
+    last = Note{now, s.ToString()};
+    if (!first) first = last;
+  }
+};
+
+struct ChannelInfo {
+  std::string name;  // the upcall file, "create_client"
+  bool open = false;
+  ChannelCounters counters;
+};
+
+// Facts that do not change while the daemon runs.
+struct DaemonInfo {
+  std::string version;
+  int64_t pid = 0;
+  int64_t started = 0;  // wall clock
+  std::string db;
+  std::string nfsdfs;
+};
+
+class Host {
+ public:
+  virtual ~Host() = default;
+
+  virtual const DaemonInfo& Info() = 0;
+  // REQUIRES: not inside a transaction (a procedure runs between batches).
+  virtual store::Store& Database() = 0;
+  // The served scope's row and counts as of the last commit.
+  virtual const store::ScopeRow& ServedScope() = 0;
+  virtual ScopeStats& Stats() = 0;
+  virtual StorageErrors& Errors() = 0;
+  virtual std::vector<ChannelInfo> Channels() = 0;
+  // True when every upcall file is open.
+  virtual bool Serving() = 0;
+};
+
+}  // namespace nfsdh::control
+
+#endif  // DAEMON_CONTROL_HOST_H_

@@ -1,0 +1,73 @@
+// Control procedures: one file per procedure of ctl/proto/nfsdh_ctl.x
+// (proc_<name>.cc), each exporting a Procedure registered in kProcedures[]
+// (procedure.cc). The server (server.h) knows procedures only through that
+// table, as the daemon knows upcall channels only through kChannelTable[].
+//
+// Every procedure runs on the event loop between batches and must return
+// quickly: it may read the database, or write it in one short transaction,
+// but never wait for a client.
+#ifndef DAEMON_CONTROL_PROCEDURE_H_
+#define DAEMON_CONTROL_PROCEDURE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ctl/proto/ctl_proto.h"
+#include "daemon/control/client_pages.h"
+#include "daemon/control/host.h"
+#include "daemon/store/store.h"
+
+namespace nfsdh::control {
+
+// What the procedures share; owned by the Server.
+struct Context {
+  Host* host = nullptr;
+  std::string socket_path;
+  std::unique_ptr<ClientPages> pages;  // opened at the first dump
+  uint64_t purged = 0;                 // records removed by CTL_PURGE
+};
+
+struct Procedure {
+  rpcproc_t number;  // CTL_STATUS
+  const char* name;  // "status", for logs
+  // Decodes the arguments from `xprt`, does the work and sends the reply
+  // (or an RPC error). Called only for a caller the server let in.
+  void (*serve)(Context& ctx, SVCXPRT* xprt);
+};
+
+extern const Procedure kStatusProcedure;
+extern const Procedure kDumpProcedure;
+extern const Procedure kPurgeProcedure;
+extern const Procedure kEndGraceProcedure;
+
+// Every procedure but CTL_NULL, which the server answers itself.
+extern const Procedure* const kProcedures[];
+extern const size_t kProcedureCount;
+const Procedure* FindProcedure(rpcproc_t number);
+
+// Keeps the strings an encoded reply points to alive until it is sent.
+class XdrArena {
+ public:
+  // `s` cut to at most `max` bytes, as the char* an XDR string field wants.
+  char* Str(std::string s, size_t max);
+
+ private:
+  std::deque<std::string> strings_;  // a deque never moves its elements
+};
+
+ctl_opt XdrOpt(const std::optional<int64_t>& v);
+void FillScope(const store::ScopeRow& row, XdrArena* arena,
+               ctl_scope_info* out);
+// Points into `c`, which must outlive the reply.
+void FillClient(const store::ClientRow& c, ctl_client* out);
+
+// A scope name as ctl_scope carries it: 1..64 of [A-Za-z0-9._-].
+bool ValidScope(const char* name);
+
+}  // namespace nfsdh::control
+
+#endif  // DAEMON_CONTROL_PROCEDURE_H_
