@@ -32,8 +32,9 @@ const char* UsageText() {
          "  -h, --help         show this help and exit\n"
          "  -V, --version      show the version and exit\n"
          "\n"
-         "Keys nfsdfs, db, scope, foreground and debug of [nfsd-helper] set\n"
-         "the options of the same name; the command line wins over them.\n";
+         "Keys nfsdfs, db, scope, foreground, debug and ctl-socket of\n"
+         "[nfsd-helper] set the options of the same name; the command line\n"
+         "wins over them.\n";
 }
 
 bool ValidScopeName(const std::string& name) {

@@ -1,0 +1,102 @@
+// The man pages describe the programs as built: every option the binaries
+// accept is documented, and every documented option and verb exists.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace {
+
+std::string Run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+// The page's text with roff's escaped hyphens and zero-width marks undone.
+std::string ManText(const std::string& page) {
+  std::ifstream f(std::string(NFSDH_SOURCE_DIR) + "/man/" + page);
+  REQUIRE(f);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  s = std::regex_replace(s, std::regex(R"(\\-)"), "-");
+  s = std::regex_replace(s, std::regex(R"(\\%|\\&|\\f[BIRP])"), "");
+  return s;
+}
+
+// The lines of `text` from ".SH name" to the next ".SH".
+std::string Section(const std::string& text, const std::string& name) {
+  size_t a = text.find("\n.SH " + name + "\n");
+  REQUIRE(a != std::string::npos);
+  size_t b = text.find("\n.SH ", a + 1);
+  return text.substr(a, b == std::string::npos ? std::string::npos : b - a);
+}
+
+std::set<std::string> LongOptions(const std::string& text) {
+  std::set<std::string> out;
+  std::regex re(R"(--[a-z][a-z-]*[a-z])");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re);
+       it != std::sregex_iterator(); ++it)
+    out.insert(it->str());
+  return out;
+}
+
+TEST_CASE("nfsd-helper(8) documents exactly the options of nfsd-helper",
+          "[docs]") {
+  std::set<std::string> code =
+      LongOptions(Run(std::string(NFSD_HELPER_BIN) + " --help"));
+  REQUIRE(code.count("--nfsdfs"));
+  std::string man = ManText("nfsd-helper.8");
+  CHECK(LongOptions(Section(man, "OPTIONS")) == code);
+  // The synopsis may use short forms (-F, -d), but names nothing else.
+  for (const std::string& o : LongOptions(Section(man, "SYNOPSIS"))) {
+    INFO(o);
+    CHECK(code.count(o) == 1);
+  }
+}
+
+TEST_CASE("helper-ctl(8) documents exactly the verbs and their options",
+          "[docs]") {
+  std::string help = Run(std::string(HELPER_CTL_BIN) + " help");
+  std::set<std::string> verbs;
+  std::regex verb_line(R"(\n  ([a-z][a-z-]*) +[a-z])");
+  for (auto it = std::sregex_iterator(help.begin(), help.end(), verb_line);
+       it != std::sregex_iterator(); ++it)
+    verbs.insert((*it)[1].str());
+  REQUIRE(verbs.count("dump"));
+
+  std::string man = ManText("helper-ctl.8");
+  std::string section = Section(man, "VERBS");
+  std::set<std::string> documented;
+  std::regex item(R"(\n\.TP\n\.BR? ([a-z][a-z-]*))");
+  for (auto it = std::sregex_iterator(section.begin(), section.end(), item);
+       it != std::sregex_iterator(); ++it)
+    documented.insert((*it)[1].str());
+  CHECK(documented == verbs);
+
+  std::set<std::string> code_options = {"--help", "--version"};
+  for (const std::string& v : verbs) {
+    auto opts = LongOptions(Run(std::string(HELPER_CTL_BIN) + " " + v +
+                                " --help"));
+    INFO("verb " << v);
+    for (const std::string& o : opts) {
+      CHECK(man.find(o) != std::string::npos);
+      code_options.insert(o);
+    }
+  }
+  // "--option value" is the page's placeholder for the general syntax.
+  std::set<std::string> man_options = LongOptions(man);
+  man_options.erase("--option");
+  CHECK(man_options == code_options);
+}
+
+}  // namespace
