@@ -190,7 +190,10 @@ bool ParseStatus(std::string_view token, int* status, std::string* reason) {
   }
   std::string ignored;
   uint64_t errno_value = 0;
+  // ParseNumber decodes its token again: the decoded digits must be plain
+  // digits, or a field such as "-\134061" would be decoded twice into -1.
   if (text.size() < 2 || text[0] != '-' ||
+      text.find_first_not_of("0123456789", 1) != std::string::npos ||
       !ParseNumber(std::string_view(text).substr(1), "errno", 1, kMaxErrno,
                    &errno_value, &ignored)) {
     *reason = "status " + Quote(token) + " is not 0 or -1..-" +

@@ -654,3 +654,25 @@ TEST_CASE("replies round-trip through encoder and parser", "[proto]") {
 
 }  // namespace
 }  // namespace nfsdfs
+
+namespace nfsdfs {
+namespace {
+
+// Found by fuzz_status_reply: the status field was decoded twice, so an
+// escaped backslash or space turned garbage into a valid status.
+TEST_CASE("a status is decoded once, never twice", "[proto]") {
+  for (const char* line : {"1 -1\\040\n", "1 -\\134061\n",
+                           "7 -\\134062\\0632\n"}) {
+    INFO(line);
+    CHECK(std::holds_alternative<ParseError>(ParseStatusReply(line)));
+  }
+  CHECK(std::holds_alternative<ParseError>(
+      ParseAllowReply("7 done -\\134062\\0632 0\n")));
+  // An escaped digit is still that digit (PROTOCOL.md §2).
+  auto ok = ParseStatusReply("1 -\\0622\n");
+  REQUIRE(std::holds_alternative<StatusReply>(ok));
+  CHECK(std::get<StatusReply>(ok).status == -22);
+}
+
+}  // namespace
+}  // namespace nfsdfs
