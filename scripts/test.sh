@@ -3,6 +3,12 @@
 # test: unit tests, the simulator's own tests, and the black-box scenario
 # tests that run the real nfsd-helper binary against the simulated kernel over
 # FUSE. Run as root (FUSE mounts).
+#
+# Then the same suite again, built with ASan+UBSan (scripts/test-sanitize.sh,
+# build-asan/), and a short run of every fuzz target of the protocol parsers
+# (scripts/fuzz.sh, build-fuzz/, FUZZ_SECONDS per target, default 5). Extra
+# arguments go to the first ctest run only. SANITIZE=0 or FUZZ_SECONDS=0
+# skips a stage, for a quick local run; CI runs them all.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
@@ -14,3 +20,14 @@ start=$(date +%s)
 cd "$build"
 ctest --output-on-failure -j1 "$@"
 echo "test.sh: ctest took $(( $(date +%s) - start )) s"
+
+if [ "${SANITIZE:-1}" != 0 ]; then
+  start=$(date +%s)
+  "$top/scripts/test-sanitize.sh"
+  echo "test.sh: sanitizer build and ctest took $(( $(date +%s) - start )) s"
+fi
+if [ "${FUZZ_SECONDS:-5}" != 0 ]; then
+  start=$(date +%s)
+  "$top/scripts/fuzz.sh" "${FUZZ_SECONDS:-5}"
+  echo "test.sh: fuzzing took $(( $(date +%s) - start )) s"
+fi
