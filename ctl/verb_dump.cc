@@ -446,11 +446,7 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
     err << kProgram << ": cannot format the output: " << e.what() << "\n";
     return kExitError;
   }
-  out.flush();
-  if (!out) {
-    err << kProgram << ": cannot write the output\n";
-    return kExitError;
-  }
+  if (FinishOutput(out, err) != kExitOk) return kExitError;
   if (!s.ok()) return report(s);
   return kExitOk;
 }

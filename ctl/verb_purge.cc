@@ -119,12 +119,7 @@ int RunPurge(const std::vector<std::string>& args, std::ostream& out,
     err << kProgram << ": cannot format the output: " << e.what() << "\n";
     return kExitError;
   }
-  out.flush();
-  if (!out) {
-    err << kProgram << ": cannot write the output (the record was purged)\n";
-    return kExitError;
-  }
-  return kExitOk;
+  return FinishOutput(out, err, " (the record was purged)");
 }
 
 }  // namespace

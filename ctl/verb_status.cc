@@ -183,12 +183,7 @@ int RunStatus(const std::vector<std::string>& args, std::ostream& out,
     err << kProgram << ": cannot format the output: " << e.what() << "\n";
     return kExitError;
   }
-  out.flush();
-  if (!out) {
-    err << kProgram << ": cannot write the output\n";
-    return kExitError;
-  }
-  return kExitOk;
+  return FinishOutput(out, err);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The one table that registers every helper-ctl verb.
 #include "ctl/verbs.h"
 
+#include "ctl/dispatch.h"
+
 namespace nfsdh::ctl {
 
 const Verb* const kVerbs[] = {
@@ -12,5 +14,12 @@ const Verb* const kVerbs[] = {
     &kVersionVerb,
 };
 const size_t kVerbCount = sizeof(kVerbs) / sizeof(kVerbs[0]);
+
+int FinishOutput(std::ostream& out, std::ostream& err, const char* note) {
+  out.flush();
+  if (out) return kExitOk;
+  err << kProgram << ": cannot write the output" << note << "\n";
+  return kExitError;
+}
 
 }  // namespace nfsdh::ctl

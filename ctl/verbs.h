@@ -28,6 +28,12 @@ inline constexpr int kExitUsage = 2;  // bad command line; nothing was done
 // The verb needs nfsd-helper and none answers on its control socket.
 inline constexpr int kExitNotRunning = 3;
 
+// Flushes a verb's output. If it could not be written (a full disk, a
+// closed pipe), says so on `err`, adding `note` if not empty, and returns
+// kExitError; otherwise kExitOk.
+int FinishOutput(std::ostream& out, std::ostream& err,
+                 const char* note = "");
+
 // `args` are the words after the verb name. Normal output goes to `out`,
 // diagnostics to `err`. Returns one of the exit statuses above.
 using RunFn = int (*)(const std::vector<std::string>& args, std::ostream& out,

@@ -931,6 +931,18 @@ StartResult SimKernel::StartInstance(int64_t kernel_boot_time) {
   return res;
 }
 
+StatusResult SimKernel::AwaitStatus(const Ticket& t) {
+  StatusResult res;
+  res.seq = t.seq.value_or(0);
+  AwaitResult a = Await(t);
+  if (!a.answered) {
+    res.timed_out = true;
+  } else {
+    res.status = a.status;
+  }
+  return res;
+}
+
 StatusResult SimKernel::EstablishState(std::string_view client_id,
                                        std::string_view princhash,
                                        Minor minor) {
@@ -950,16 +962,10 @@ StatusResult SimKernel::EstablishState(std::string_view client_id,
     t = SubmitLocked(Channel::kCreateClient, nfsdfs::EncodeRequest(req),
                      req.seq);
   }
-  StatusResult res;
-  res.seq = t.seq.value_or(0);
-  AwaitResult a = Await(t);
-  if (!a.answered) {
-    res.timed_out = true;
-    return res;
-  }
-  res.status = a.status;
+  StatusResult res = AwaitStatus(t);
+  if (res.timed_out) return res;
   std::lock_guard<std::mutex> lk(mu_);
-  if (a.status == 0 && generation_ == generation && instance_ == instance) {
+  if (res.status == 0 && generation_ == generation && instance_ == instance) {
     recorded_[std::string(client_id)] = minor;
   }
   return res;
@@ -996,16 +1002,10 @@ StatusResult SimKernel::Expire(std::string_view client_id) {
     t = SubmitLocked(Channel::kExpireClient, nfsdfs::EncodeRequest(req),
                      req.seq);
   }
-  StatusResult res;
-  res.seq = t.seq.value_or(0);
-  AwaitResult a = Await(t);
-  if (!a.answered) {
-    res.timed_out = true;
-    return res;
-  }
-  res.status = a.status;
+  StatusResult res = AwaitStatus(t);
+  if (res.timed_out) return res;
   std::lock_guard<std::mutex> lk(mu_);
-  if (a.status == 0 && generation_ == generation) {
+  if (res.status == 0 && generation_ == generation) {
     recorded_.erase(std::string(client_id));
   }
   return res;
@@ -1022,17 +1022,11 @@ StatusResult SimKernel::EndGrace() {
     req.instance = instance_;
     t = SubmitLocked(Channel::kGraceDone, nfsdfs::EncodeRequest(req), req.seq);
   }
-  StatusResult res;
-  res.seq = t.seq.value_or(0);
-  AwaitResult a = Await(t);
-  if (!a.answered) {
-    res.timed_out = true;
-    return res;
-  }
-  res.status = a.status;
+  StatusResult res = AwaitStatus(t);
+  if (res.timed_out) return res;
   std::lock_guard<std::mutex> lk(mu_);
   // PROTOCOL.md §7: only a durable grace_done ends grace.
-  if (a.status == 0 && generation_ == generation) in_grace_ = false;
+  if (res.status == 0 && generation_ == generation) in_grace_ = false;
   return res;
 }
 

@@ -264,6 +264,9 @@ class SimKernel {
   ChannelStats StatsLocked(Channel c) const;
   AwaitResult ResultLocked(const Request& r) const;
   void ReaperLoop();
+  // Waits for the status reply of a driver request (timed_out if it was
+  // withdrawn first).
+  StatusResult AwaitStatus(const Ticket& t);
   void LoggerLoop();
 
   // FUSE callbacks (called on the FUSE thread).
