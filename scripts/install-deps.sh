@@ -6,12 +6,19 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libevent-dev libsqlite3-dev sqlite3
+  libnfsidmap-dev
   libfuse3-dev fuse3
   catch2 nlohmann-json3-dev
   libsystemd-dev systemd
   libtirpc-dev rpcsvc-proto
+  libcap-ng-dev
   nfs-kernel-server
   man-db groff-base
+  # scripts/vm-test.sh: Debian's own kernel under QEMU (tests/vm/README.md);
+  # scripts/build-kmod.sh: the patched nfsd.ko of kernel-patches/, built
+  # from linux-source-6.1 against the headers of that same kernel.
+  qemu-system-x86 linux-image-amd64 busybox-static cpio python3
+  linux-headers-amd64 linux-source-6.1 patch xz-utils
   # scripts/fuzz.sh: clang with libFuzzer and its sanitizer runtimes
   # (libclang-rt-14-dev, not pulled in without recommends), and
   # llvm-symbolizer (llvm) for readable sanitizer stack traces.

@@ -4,7 +4,11 @@
 # summary table and exits non-zero on any failure.  Installs nothing; see
 # tests/vm/README.md.
 #
-#   scripts/vm-test.sh [--runs N] [--test NAME]... [--list]
+#   scripts/vm-test.sh [--runs N] [--test NAME]... [--group PREFIX] [--list]
+#
+# --group nfsdfs runs every test named nfsdfs-*. Those tests load the patched
+# nfsd.ko of kernel-patches/ (scripts/build-kmod.sh) instead of the stock one
+# and run nfsd-helper on the four nfsdfs client tracking files.
 #
 # Environment:
 #   TRACKER_CMD   the cld tracker started in the guest
@@ -15,6 +19,10 @@
 #                 that has nfsd.ko in /lib/modules)
 #   VM_TIMEOUT    host-side limit per VM in seconds (default 480; QEMU is killed)
 #   VM_BUILD_DIR  artefacts (default: <repo>/build-vm)
+#   NFSD_KO       patched module for the nfsdfs-* tests
+#                 (default: <repo>/build-kmod/nfsd.ko)
+#   NFSD_HELPER   nfsd-helper binary for the nfsdfs-* tests
+#                 (default: <repo>/build/daemon/nfsd-helper)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 vmdir=$repo/tests/vm
@@ -23,12 +31,14 @@ build=${VM_BUILD_DIR:-$repo/build-vm}
 runs=1
 tests=()
 list_only=0
+group=
 
 usage() { sed -n '2,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
     --test) tests+=("${2:?--test needs a name}"); shift 2 ;;
+    --group) group=${2:?--group needs a prefix}; shift 2 ;;
     --list) list_only=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "vm-test: unknown argument $1" >&2; usage >&2; exit 2 ;;
@@ -39,6 +49,12 @@ list_tests() { for f in "$testdir"/*.sh; do basename "$f" .sh; done | LC_ALL=C s
 # outside this project (a kernel or tracker bug it documents). It is left out
 # of the default set, and named as such, until it is fixed; --test runs it.
 known_failure() { sed -n 's/^# known-failure: //p' "$testdir/$1.sh" | head -n 1; }
+if [ -n "$group" ]; then
+  for t in $(list_tests); do
+    case "$t" in "$group"-*) tests+=("$t") ;; esac
+  done
+  [ ${#tests[@]} -gt 0 ] || { echo "vm-test: no test named $group-*" >&2; exit 2; }
+fi
 if [ ${#tests[@]} -eq 0 ]; then
   for t in $(list_tests); do
     why=$(known_failure "$t")
@@ -80,6 +96,15 @@ need_file /sbin/mount.nfs nfs-common
 need_file /sbin/rpcbind rpcbind
 need_file /usr/bin/python3 python3
 need_file /usr/bin/sqlite3 sqlite3
+nfsd_ko=${NFSD_KO:-$repo/build-kmod/nfsd.ko}
+nfsd_helper=${NFSD_HELPER:-$repo/build/daemon/nfsd-helper}
+for t in "${tests[@]}"; do
+  case "$t" in nfsdfs-*)
+    [ -r "$nfsd_ko" ] || missing+=("$nfsd_ko, the patched nfsd for the nfsdfs-* tests (run scripts/build-kmod.sh)")
+    [ -x "$nfsd_helper" ] || missing+=("$nfsd_helper (run scripts/build.sh, or set NFSD_HELPER)")
+    break ;;
+  esac
+done
 
 kv=${VM_KERNEL_VERSION:-}
 if [ -z "$kv" ]; then
@@ -127,7 +152,10 @@ for ((r = 1; r <= runs; r++)); do
     dir=$out/$t-run$r
     total=$((total + 1))
     printf 'vm-test: run %d/%d %-22s ... ' "$r" "$runs" "$t"
-    "$vmdir/run-vm.sh" "$testdir/$t.sh" "$dir"
+    case "$t" in
+      nfsdfs-*) NFSD_KO=$nfsd_ko NFSD_HELPER=$nfsd_helper "$vmdir/run-vm.sh" "$testdir/$t.sh" "$dir" ;;
+      *) NFSD_KO='' "$vmdir/run-vm.sh" "$testdir/$t.sh" "$dir" ;;
+    esac
     read -r st secs boot load <"$dir/status"
     echo "$st (${secs}s)"
     rows+=("$t|$r|$st|$secs|$boot|$load")

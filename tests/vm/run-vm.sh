@@ -6,7 +6,9 @@
 # Environment: VM_KERNEL, VM_INITRD (required); VM_TIMEOUT (host-side limit,
 # seconds, default 480), VM_GUEST_TIMEOUT (guest watchdog, default
 # VM_TIMEOUT-30), VM_MEM (MiB, default 1024), VM_SMP (default 2),
-# TRACKER_CMD, NFSD_ARGS, NFSD_TIME (passed to the guest via vm.env).
+# TRACKER_CMD, NFSD_ARGS, NFSD_TIME, NFSD_KO (a patched nfsd.ko to insmod
+# instead of modprobe nfsd), NFSD_HELPER (the nfsd-helper binary) (passed to
+# the guest via vm.env).
 #
 # RUN_DIR afterwards holds: console.log (serial console), qemu.log (QEMU's
 # stderr), share/ (the guest's writable 9p share: result, dmesg.txt,
@@ -28,7 +30,7 @@ mkdir -p "$run/share"
 {
   printf 'VM_TEST=%q\n' "$test_script"
   printf 'VM_GUEST_TIMEOUT=%q\n' "$VM_GUEST_TIMEOUT"
-  for v in TRACKER_CMD NFSD_ARGS NFSD_TIME; do
+  for v in TRACKER_CMD NFSD_ARGS NFSD_TIME NFSD_KO NFSD_HELPER; do
     [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
   done
 } >"$run/share/vm.env"

@@ -11,6 +11,21 @@ FAILS=0
 # The cld tracker under test; a parameter so nfsd-helper can replace nfsdcld.
 PIPEFS=/var/lib/nfs/rpc_pipefs
 : "${TRACKER_CMD:=/usr/sbin/nfsdcld -F -d -p $PIPEFS}"
+# TRACKER_MODE=nfsdfs (set by the nfsdfs-* tests): nfsd-helper ($NFSD_HELPER)
+# serves the four client tracking files of the nfsd filesystem, which only the
+# patched nfsd of kernel-patches/ ($NFSD_KO, loaded by stage2.sh) has.
+: "${TRACKER_MODE:=cld}"
+HELPER_DB=/var/lib/nfs/nfsd-helper/state.sqlite
+if [ "$TRACKER_MODE" = nfsdfs ]; then
+	TRACKER_CMD="${NFSD_HELPER:-nfsd-helper} -F -d --nfsdfs /proc/fs/nfsd --db $HELPER_DB --ctl-socket /run/nfsd-helper/ctl.sock"
+	TRACKER_CHOSEN='Using nfsdfs client tracking operations'
+	TRACKER_WATCH_DESC=/proc/fs/nfsd/allow_client
+	TRACKER_PIPE_DESC=/proc/fs/nfsd/allow_client
+else
+	TRACKER_CHOSEN='Using nfsdcld client tracking operations'
+	TRACKER_WATCH_DESC=$PIPEFS/nfsd
+	TRACKER_PIPE_DESC=$PIPEFS/nfsd/cld
+fi
 : "${NFSD_ARGS:=-N 3 -U 2}"
 : "${NFSD_TIME:=10}"
 # shellcheck disable=SC2034 # used by the test scripts that source this file
@@ -92,8 +107,13 @@ tracker_start() {
 }
 tracker_alive() { [ -n "${TRACKER_PID:-}" ] && kill -0 "$TRACKER_PID" 2>/dev/null; }
 # Ready = it watches the pipefs directory (inotify) or has the cld pipe open.
+# In nfsdfs mode both mean: it holds /proc/fs/nfsd/allow_client open.
 tracker_has_watch() {
 	local fd
+	[ "$TRACKER_MODE" = nfsdfs ] && {
+		tracker_has_pipe
+		return
+	}
 	for fd in /proc/"$TRACKER_PID"/fd/*; do
 		case "$(readlink "$fd" 2>/dev/null)" in
 		*inotify* | */nfsd/cld) return 0 ;;
@@ -102,9 +122,11 @@ tracker_has_watch() {
 	return 1
 }
 tracker_has_pipe() {
-	local fd
+	local fd pat=*/nfsd/cld
+	[ "$TRACKER_MODE" = nfsdfs ] && pat=/proc/fs/nfsd/allow_client
 	for fd in /proc/"$TRACKER_PID"/fd/*; do
-		case "$(readlink "$fd" 2>/dev/null)" in */nfsd/cld) return 0 ;; esac
+		# shellcheck disable=SC2254 # $pat is a pattern
+		case "$(readlink "$fd" 2>/dev/null)" in $pat) return 0 ;; esac
 	done
 	return 1
 }

@@ -41,7 +41,8 @@ fatal() {
 }
 
 # shellcheck disable=SC1091
-[ -r "$R/vm.env" ] && . "$R/vm.env"
+# Exported: the test scripts (child processes) read these settings too.
+[ -r "$R/vm.env" ] && set -a && . "$R/vm.env" && set +a
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	vm.test=*) VM_TEST=${arg#vm.test=} ;;
@@ -84,7 +85,18 @@ rm -f /usr/sbin/nfsdcltrack /sbin/nfsdcltrack 2>/dev/null
 : >/etc/exports
 rm -rf /etc/exports.d
 
-modprobe nfsd || fatal "modprobe nfsd"
+if [ -n "${NFSD_KO:-}" ]; then
+	# A patched nfsd (kernel-patches/, scripts/build-kmod.sh): its
+	# dependencies from the stock kernel first, then the module itself.
+	[ -r "$NFSD_KO" ] || fatal "NFSD_KO=$NFSD_KO not readable in the guest"
+	for dep in $(modinfo -F depends "$NFSD_KO" | tr ',' ' '); do
+		modprobe "$dep" || fatal "modprobe $dep (needed by $NFSD_KO)"
+	done
+	insmod "$NFSD_KO" || fatal "insmod $NFSD_KO"
+	echo "INFO nfsd module: $NFSD_KO (srcversion $(modinfo -F srcversion "$NFSD_KO"))" >>"$RESULT"
+else
+	modprobe nfsd || fatal "modprobe nfsd"
+fi
 mount -t nfsd nfsd /proc/fs/nfsd || fatal "mount nfsd filesystem"
 mount -t rpc_pipefs sunrpc /var/lib/nfs/rpc_pipefs || fatal "mount rpc_pipefs"
 # nfs-utils' configured pipefs directory (Debian's nfs.conf: /run/rpc_pipefs):

@@ -31,7 +31,7 @@ check export "tmpfs $EXPORT exported to 127.0.0.1, mountd running" export_tmpfs 
 
 tracker_start
 if wait_for 10 tracker_has_watch; then
-	pass tracker-started "pid $TRACKER_PID watching $PIPEFS/nfsd"
+	pass tracker-started "pid $TRACKER_PID watching $TRACKER_WATCH_DESC"
 else
 	if tracker_alive; then
 		info "tracker pid $TRACKER_PID shows no inotify watch after 10s; going on"
@@ -47,15 +47,15 @@ t=$(now)
 nfsd_start || { fail nfsd-start-1 "rpc.nfsd $NFSD_ARGS failed"; finish; }
 info "first start: rpc.nfsd took $(awk -v a="$t" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')s, threads=$(nfsd_threads)"
 seg=$(nfsd_lines_since start-1)
-if grep -q 'Using nfsdcld client tracking operations' <<<"$seg"; then
-	pass tracker-chosen-start-1 "dmesg: $(grep -m1 'Using nfsdcld client tracking' <<<"$seg" | sed 's/^\[[^]]*\] //')"
+if grep -q "$TRACKER_CHOSEN" <<<"$seg"; then
+	pass tracker-chosen-start-1 "dmesg: $(grep -m1 "$TRACKER_CHOSEN" <<<"$seg" | sed 's/^\[[^]]*\] //')"
 else
-	fail tracker-chosen-start-1 "no 'Using nfsdcld client tracking operations' after the first start; NFSD lines: $(tr '\n' '|' <<<"$seg")"
+	fail tracker-chosen-start-1 "no '$TRACKER_CHOSEN' after the first start; NFSD lines: $(tr '\n' '|' <<<"$seg")"
 fi
 if grep -q 'Unable to initialize client recovery tracking' <<<"$seg"; then
 	fail no-tracking-error-start-1 "$(grep -m1 'Unable to initialize' <<<"$seg")"
 fi
-if tracker_has_pipe; then pass tracker-pipe-open-1 "tracker has $PIPEFS/nfsd/cld open"; else fail tracker-pipe-open-1 "tracker does not hold the cld pipe open"; fi
+if tracker_has_pipe; then pass tracker-pipe-open-1 "tracker has $TRACKER_PIPE_DESC open"; else fail tracker-pipe-open-1 "tracker does not hold the cld pipe open"; fi
 
 # --- clients --------------------------------------------------------------
 modprobe nfsv4 2>/dev/null
@@ -124,10 +124,10 @@ restart_and_check() {
 	info "restart $n: rpc.nfsd 0 + rpc.nfsd took $(awk -v a="$t" -v b="$t_restart" 'BEGIN{printf "%.1f", b-a}')s, threads=$(nfsd_threads)"
 	seg=$(nfsd_lines_since "start-r$n")
 	chosen=$(grep -E 'Using .*(client tracking operations|state recovery directory)' <<<"$seg" | sed 's/^\[[^]]*\] //' | tr '\n' '|')
-	if grep -q 'Using nfsdcld client tracking operations' <<<"$seg"; then
+	if grep -q "$TRACKER_CHOSEN" <<<"$seg"; then
 		pass "tracker-chosen-restart$sfx" "dmesg: $chosen"
 	else
-		fail "tracker-chosen-restart$sfx" "after restart $n the kernel did not choose the cld tracker; NFSD lines: $(tr '\n' '|' <<<"$seg")"
+		fail "tracker-chosen-restart$sfx" "after restart $n the kernel did not choose the tracker ($TRACKER_CHOSEN); NFSD lines: $(tr '\n' '|' <<<"$seg")"
 	fi
 	if grep -q 'Unable to initialize client recovery tracking' <<<"$seg"; then
 		fail "no-tracking-error-restart$sfx" "dmesg: $(grep 'Unable to initialize\|Is nfsdcld' <<<"$seg" | sed 's/^\[[^]]*\] //' | tr '\n' '|')"
