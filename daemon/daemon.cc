@@ -11,9 +11,12 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "daemon/callout/callout.h"
 #include "daemon/control/server.h"
+#include "daemon/migrate/nfsdcld_import.h"
 #include "daemon/util/fs.h"
 #include "daemon/util/log.h"
+#include "daemon/util/privileges.h"
 #include "nfsdfs-proto/qword.h"
 
 namespace nfsdh {
@@ -56,7 +59,12 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
       LOG_WARNING("NFSD_HELPER_TEST_CRASH=%s not understood; ignored", fp);
     }
   }
+  if (opts_.idmap) {
+    idmap_ = std::make_unique<idmap::IdmapService>(
+        idmap::ServiceOptionsFrom(opts_));
+  }
   for (const ChannelEntry* e : kChannelTable) {
+    if (opts_.nfsdfs == kNone) break;
     ChannelState c;
     c.entry = e;
     c.path = opts_.nfsdfs + "/" + nfsdfs::ChannelFileName(e->channel);
@@ -65,7 +73,10 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
 }
 
 Daemon::~Daemon() {
+  callout_.reset();
   control_.reset();
+  cld_.reset();
+  idmap_.reset();
   for (auto& c : channels_) CloseChannel(c);
   for (auto* ev : signals_) event_free(ev);
   if (retry_) event_free(retry_);
@@ -89,6 +100,8 @@ Status Daemon::OpenStore() {
                                errno);
     }
   }
+  // nfsdcld's records are older than the lost ones: never import them here.
+  opts_.nfsdcld_db = opts_.nfsdcltrack_db = migrate::kNone;
   Status synced = SyncDir(DirName(opts_.db));
   if (!synced.ok()) return synced;
   LOG_ERROR("the damaged database was moved to %s; starting an empty one: "
@@ -113,9 +126,27 @@ Status Daemon::LoadScope() {
 }
 
 Status Daemon::Init() {
-  Status s = OpenStore();
+  int64_t seconds = callout::Callout::kDefaultTimeoutSeconds;
+  if (!opts_.ha_callout.empty() && opts_.ha_callout[0] != '/')
+    return Status::Invalid("ha-callout '" + opts_.ha_callout +
+                           "': give an absolute path");
+  if (!opts_.ha_callout_timeout.empty() &&
+      (!ParseSeconds(opts_.ha_callout_timeout, &seconds) || seconds > 3600))
+    return Status::Invalid("ha-callout-timeout '" + opts_.ha_callout_timeout +
+                           "': give a number of seconds, 1 to 3600");
+  if (opts_.nfsdfs == kNone && opts_.cld_pipe == kNone && !opts_.idmap) {
+    return Status::Invalid(
+        "--nfsdfs none and --cld-pipe none leave nothing to serve: give the "
+        "nfsd filesystem, the cld pipe, or both (or --idmap)");
+  }
+  Status s = CheckStateFiles(opts_.db, geteuid());
+  if (s.ok()) s = OpenStore();
+  if (s.ok())
+    migrate::ImportAtFirstStart(store_.get(), opts_.scope, opts_.nfsdcld_db,
+                                opts_.nfsdcltrack_db, time(nullptr));
   if (s.ok()) s = LoadScope();
   if (s.ok()) s = store_->CountClients(opts_.scope, &stats_.clients);
+  if (s.ok() && idmap_) s = idmap_->Init();
   if (!s.ok()) return s;
   recovery::ScopeState st = ToScopeState(row_);
   LOG_INFO("database %s, scope %s: %s%s", opts_.db.c_str(),
@@ -143,6 +174,13 @@ bool Daemon::OpenChannels() {
     int fd = open(c.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       all = false;
+      if (errno == EMFILE || errno == ENFILE) {
+        // Not the channel's fault: the same back-off, and the real reason.
+        LOG_ERROR("cannot open %s: %s (no file descriptor left); retrying "
+                  "every second",
+                  c.path.c_str(), strerror(errno));
+        continue;
+      }
       if (!c.warned_missing) {
         LOG_WARNING("cannot open %s: %s; retrying every second (is nfsd "
                     "loaded, and does its filesystem offer the client "
@@ -157,23 +195,36 @@ bool Daemon::OpenChannels() {
     c.ev = event_new(base_, fd, EV_READ | EV_PERSIST, OnReadable, this);
     event_add(c.ev, nullptr);
   }
-  if (all && !serving_logged_) {
-    LOG_NOTICE("serving %s for scope %s", opts_.nfsdfs.c_str(),
-               opts_.scope.c_str());
-    serving_logged_ = true;
-    // Type=notify: ready once the database is open and every channel is
-    // served, so that nfs-server.service, ordered after us, finds us there.
-    sd_notifyf(0, "READY=1\nSTATUS=serving %s for scope %s",
-               opts_.nfsdfs.c_str(), opts_.scope.c_str());
-  } else if (!all) {
-    for (const auto& c : channels_) {
-      if (c.fd < 0) {
-        sd_notifyf(0, "STATUS=waiting for %s", c.path.c_str());
-        break;
-      }
+  MaybeReady();
+  return all;
+}
+
+std::string Daemon::Served() const {
+  if (channels_.empty()) return opts_.cld_pipe;
+  if (!cld_) return opts_.nfsdfs;
+  return opts_.nfsdfs + " and " + opts_.cld_pipe;
+}
+
+void Daemon::MaybeReady() {
+  for (const auto& c : channels_) {
+    if (c.fd < 0) {
+      sd_notifyf(0, "STATUS=waiting for %s", c.path.c_str());
+      return;
     }
   }
-  return all;
+  if (cld_ && !cld_->ready()) {
+    sd_notifyf(0, "STATUS=waiting for %s", opts_.cld_pipe.c_str());
+    return;
+  }
+  if (serving_logged_) return;
+  LOG_NOTICE("serving %s for scope %s", Served().c_str(), opts_.scope.c_str());
+  serving_logged_ = true;
+  // Type=notify: ready once the database is open and every channel is
+  // served (the cld pipe open, or watched so that it is opened the moment
+  // nfsd creates it), so that nfs-server.service, ordered after us, finds
+  // us there.
+  sd_notifyf(0, "READY=1\nSTATUS=serving %s for scope %s", Served().c_str(),
+             opts_.scope.c_str());
 }
 
 void Daemon::Drain(std::vector<Request>* out) {
@@ -205,14 +256,26 @@ void Daemon::Drain(std::vector<Request>* out) {
   }
 }
 
+void Daemon::DrainCld(std::vector<Request>* out) {
+  if (!cld_ || out->size() >= kMaxBatch) return;
+  std::vector<std::string> msgs;
+  cld_->Drain(&msgs, kMaxBatch - out->size());
+  for (std::string& m : msgs) out->push_back({kCld, std::move(m)});
+}
+
 void Daemon::RunBatch(const std::vector<Request>& reqs) {
   store::ScopeRow before = row_;
   ScopeStats stats_before = stats_;
   Status s = store_->Begin();
   Batch batch(store_.get(), &row_, &stats_,
               static_cast<int64_t>(time(nullptr)));
+  batch.set_track_changes(callout_ != nullptr);
   if (!s.ok()) batch.Fail(s);
   for (const Request& r : reqs) {
+    if (r.channel == kCld) {
+      HandleCldMessage(batch, cld_->fd(), r.line, &cld_->counters());
+      continue;
+    }
     ChannelState& c = channels_[r.channel];
     LOG_DEBUG("%s: %s", nfsdfs::ChannelFileName(c.entry->channel),
               nfsdfs::EscapeForLog(r.line).c_str());
@@ -242,6 +305,13 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
   LOG_DEBUG("batch of %zu request(s) %s", reqs.size(),
             committed ? "committed in one transaction" : "rolled back");
   batch.Finish(committed);
+  if (committed && callout_) {
+    for (const Batch::Change& c : batch.changes()) {
+      callout_->Enqueue({c.added ? callout::Kind::kAddClient
+                                 : callout::Kind::kDelClient,
+                         row_.name, c.client_id});
+    }
+  }
 }
 
 std::vector<control::ChannelInfo> Daemon::Channels() {
@@ -253,19 +323,27 @@ std::vector<control::ChannelInfo> Daemon::Channels() {
     info.counters = c.counters;
     out.push_back(std::move(info));
   }
+  if (cld_) {
+    control::ChannelInfo info;
+    info.name = "cld";
+    info.open = cld_->is_open();
+    info.counters = cld_->counters();
+    out.push_back(std::move(info));
+  }
   return out;
 }
 
 bool Daemon::Serving() {
   for (const ChannelState& c : channels_)
     if (c.fd < 0) return false;
-  return true;
+  return !cld_ || cld_->is_open();
 }
 
 void Daemon::OnReadable(int, short, void* arg) {
   auto* d = static_cast<Daemon*>(arg);
   std::vector<Request> reqs;
   d->Drain(&reqs);
+  d->DrainCld(&reqs);
   if (!reqs.empty()) d->RunBatch(reqs);
   bool closed = false;
   for (auto& c : d->channels_) closed |= c.fd < 0;
@@ -308,6 +386,21 @@ int Daemon::Run() {
     signals_.push_back(ev);
   }
   retry_ = evtimer_new(base_, OnRetry, this);
+  if (!opts_.ha_callout.empty()) {
+    int64_t seconds = callout::Callout::kDefaultTimeoutSeconds;
+    if (!opts_.ha_callout_timeout.empty())
+      ParseSeconds(opts_.ha_callout_timeout, &seconds);
+    callout_ = std::make_unique<callout::Callout>(
+        base_, opts_.ha_callout, static_cast<int>(seconds));
+    Status hs = callout_->Start();
+    if (!hs.ok()) {
+      LOG_ERROR("%s", hs.ToString().c_str());
+      callout_.reset();
+    } else {
+      LOG_INFO("ha-callout: %s after each durable change (timeout %lld s)",
+               opts_.ha_callout.c_str(), static_cast<long long>(seconds));
+    }
+  }
   info_.pid = getpid();  // the daemon may have forked since it was made
   control_ = std::make_unique<control::Server>(base_, this, ctl_socket_);
   Status cs = control_->Start();
@@ -316,17 +409,46 @@ int Daemon::Run() {
               cs.ToString().c_str());
     control_.reset();
   }
+  // A stock kernel has no four-file client tracking: its nfsd filesystem
+  // has no allow_client. Then the cld pipe is the only protocol.
+  if (!channels_.empty() && opts_.cld_pipe != kNone &&
+      access((opts_.nfsdfs + "/allow_client").c_str(), F_OK) != 0) {
+    LOG_NOTICE("%s/allow_client does not exist: the kernel has no four-file "
+               "client tracking; serving the cld pipe %s only",
+               opts_.nfsdfs.c_str(), opts_.cld_pipe.c_str());
+    channels_.clear();
+  }
+  if (opts_.cld_pipe != kNone) {
+    // Upcalls on the pipe join the same batches as the four files'.
+    cld_ = std::make_unique<CldPipe>(
+        base_, opts_.cld_pipe, [this] { OnReadable(-1, 0, this); },
+        [this] { MaybeReady(); });
+    Status ps = cld_->Start();
+    if (!ps.ok()) {
+      LOG_ERROR("cannot serve the cld pipe %s: %s", opts_.cld_pipe.c_str(),
+                ps.ToString().c_str());
+      return 1;
+    }
+  }
   if (!OpenChannels()) {
     struct timeval one = {1, 0};
     evtimer_add(retry_, &one);
   }
+  if (idmap_) idmap_->Start(base_);
+  // Every file is open (a channel re-opened later is root's own, which
+  // needs no capability): give up all of them (daemon/util/privileges.h).
+  std::string dropped;
+  Status ps = DropAllCapabilities(&dropped);
+  if (!ps.ok()) LOG_ERROR("%s", ps.ToString().c_str());
+  if (!dropped.empty()) LOG_DEBUG("capabilities dropped: %s", dropped.c_str());
   event_base_dispatch(base_);
   sd_notify(0, "STOPPING=1");
   control_.reset();  // removes the socket: helper-ctl sees us gone
-  for (auto& c : channels_) {
+  if (idmap_) idmap_->LogSummary();
+  for (const control::ChannelInfo& c : Channels()) {
     LOG_INFO("%s: %llu request(s), %llu ok, %llu malformed, %llu stale, "
              "%llu failed",
-             nfsdfs::ChannelFileName(c.entry->channel),
+             c.name.c_str(),
              static_cast<unsigned long long>(c.counters.requests),
              static_cast<unsigned long long>(c.counters.ok),
              static_cast<unsigned long long>(c.counters.malformed),

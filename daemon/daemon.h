@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "daemon/channels/channel.h"
+#include "daemon/channels/cld_pipe.h"
 #include "daemon/control/defaults.h"
 #include "daemon/control/host.h"
+#include "daemon/idmap/idmap_service.h"
 #include "daemon/options.h"
 #include "daemon/store/store.h"
 
@@ -27,6 +29,9 @@ namespace nfsdh {
 
 namespace control {
 class Server;
+}
+namespace callout {
+class Callout;
 }
 
 class Daemon : public control::Host {
@@ -55,6 +60,9 @@ class Daemon : public control::Host {
   control::StorageErrors& Errors() override { return errors_; }
   std::vector<control::ChannelInfo> Channels() override;
   bool Serving() override;
+  idmap::IdmapStats Idmap() override {
+    return idmap_ ? idmap_->Stats() : idmap::IdmapStats();
+  }
 
  private:
   struct ChannelState {
@@ -67,17 +75,25 @@ class Daemon : public control::Host {
     bool warned_missing = false;
   };
   struct Request {
-    size_t channel;
+    size_t channel;  // into channels_, or kCld
     std::string line;
   };
+  static constexpr size_t kCld = static_cast<size_t>(-1);
 
   Status OpenStore();
   Status LoadScope();
   // Opens every channel not yet open; true when all are.
   bool OpenChannels();
+  // Sends READY=1 once the database is open and every protocol served is
+  // ready (the four files open; the cld pipe open or watched), and the
+  // STATUS= of what is awaited before that.
+  void MaybeReady();
+  std::string Served() const;  // what is served, for logs and STATUS=
   void CloseChannel(ChannelState& c);
   // Reads everything pending on every open channel into `out`.
   void Drain(std::vector<Request>* out);
+  // The same for the cld pipe.
+  void DrainCld(std::vector<Request>* out);
   void RunBatch(const std::vector<Request>& reqs);
 
   static void OnReadable(int fd, short what, void* arg);
@@ -90,7 +106,8 @@ class Daemon : public control::Host {
   std::unique_ptr<store::Store> store_;
   store::ScopeRow row_;
   ScopeStats stats_;  // of row_, as of the last commit
-  std::vector<ChannelState> channels_;
+  std::vector<ChannelState> channels_;  // empty: no four-file protocol
+  std::unique_ptr<CldPipe> cld_;        // null: no cld protocol
   struct event_base* base_ = nullptr;
   struct event* retry_ = nullptr;
   std::vector<struct event*> signals_;
@@ -102,6 +119,10 @@ class Daemon : public control::Host {
   uint64_t crash_at_ = 0;
   uint64_t batches_ = 0;
   control::StorageErrors errors_;
+  // The HA callout (--ha-callout), run after each committed batch.
+  std::unique_ptr<callout::Callout> callout_;
+  // The ID-mapping channels, with --idmap; freed before the loop.
+  std::unique_ptr<idmap::IdmapService> idmap_;
   // Declared last: destroyed first, while the loop and the store still exist.
   std::unique_ptr<control::Server> control_;
 };

@@ -4,6 +4,7 @@
 #ifndef DAEMON_OPTIONS_H_
 #define DAEMON_OPTIONS_H_
 
+#include <cstdint>
 #include <string>
 
 #include "daemon/control/defaults.h"
@@ -15,6 +16,9 @@ inline constexpr char kDefaultNfsdfs[] = "/proc/fs/nfsd";
 inline constexpr char kDefaultDb[] = "/var/lib/nfs/nfsd-helper/state.sqlite";
 inline constexpr char kDefaultScope[] = "default";
 inline constexpr char kDefaultConfig[] = "/etc/nfs.conf";
+inline constexpr char kDefaultCldPipe[] = "/var/lib/nfs/rpc_pipefs/nfsd/cld";
+// The value of --nfsdfs and --cld-pipe that turns that protocol off.
+inline constexpr char kNone[] = "none";
 
 // Which options the command line gave: they win over the configuration file.
 struct GivenOptions {
@@ -25,10 +29,21 @@ struct GivenOptions {
   bool debug = false;
   bool config = false;
   bool ctl_socket = false;
+  bool nfsdcld_db = false;
+  bool nfsdcltrack_db = false;
+  bool cld_pipe = false;
+  bool idmap = false;
+  bool idmap_conf = false;
+  bool idmap_cache_timeout = false;
+  bool idmap_rpc_dir = false;
+  bool ha_callout = false;
+  bool ha_callout_timeout = false;
 };
 
 struct Options {
-  std::string nfsdfs = kDefaultNfsdfs;
+  std::string nfsdfs = kDefaultNfsdfs;  // "none": no four-file protocol
+  // The stock kernel's cld pipe; "none": no cld protocol.
+  std::string cld_pipe = kDefaultCldPipe;
   std::string db = kDefaultDb;
   std::string scope = kDefaultScope;
   // Where helper-ctl finds the daemon (daemon/control/server.h).
@@ -37,6 +52,23 @@ struct Options {
   bool debug = false;
   bool help = false;
   bool version = false;
+  // ID mapping (daemon/idmap/): serve nfsd's nfs4.idtoname and
+  // nfs4.nametoid cache channels under idmap_rpc_dir with libnfsidmap,
+  // configured from idmap_conf. idmap_cache_timeout is a number of seconds
+  // as text ("" = idmapd.conf's Cache-Expiration, else 600).
+  bool idmap = false;
+  std::string idmap_conf = "/etc/idmapd.conf";
+  std::string idmap_cache_timeout;
+  std::string idmap_rpc_dir = "/proc/net/rpc";
+  // nfs-utils' databases, imported at the first start unless "none"
+  // (daemon/migrate/nfsdcld_import.h).
+  std::string nfsdcld_db = "/var/lib/nfs/nfsdcld/main.sqlite";
+  std::string nfsdcltrack_db = "/var/lib/nfs/nfsdcltrack/main.sqlite";
+  // HA callout (daemon/callout/): PROG run as "PROG add-client|del-client
+  // SCOPE CLIENT-ID-HEX" after each durable change; "" for none. The
+  // timeout is a number of seconds as text ("" = 10).
+  std::string ha_callout;
+  std::string ha_callout_timeout;
   // nfs.conf(5) file; its drop-in directory is config + ".d".
   std::string config = kDefaultConfig;
   GivenOptions given;
@@ -46,6 +78,9 @@ struct Options {
 // kInvalid with a message naming the option.
 Status ParseOptions(int argc, char** argv, Options* out);
 const char* UsageText();
+
+// A cache timeout: 1..31536000 decimal seconds.
+bool ParseSeconds(const std::string& text, int64_t* out);
 
 // A scope name: 1..64 characters of [A-Za-z0-9._-].
 bool ValidScopeName(const std::string& name);

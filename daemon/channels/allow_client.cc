@@ -38,7 +38,7 @@ void HandleStart(Batch& b, int fd, std::string_view line,
   int64_t purged = 0;
   Status s;
   if (plan.purge_older_than)
-    s = b.store().PurgeOlderThan(b.scope(), *plan.purge_older_than, &purged);
+    s = b.PurgeOlderThan(*plan.purge_older_than, &purged);
   store::ScopeRow next = b.row();
   SetScopeState(plan.next, &next);
   next.kernel_boot_time = req.kernel_boot_time;

@@ -47,6 +47,15 @@ void Batch::ReplyAllowDone(int fd, uint64_t seq, int status, int64_t instance,
   pending_.push_back({fd, seq, true, status, instance, c});
 }
 
+void Batch::ReplyMessage(int fd, uint64_t seq, int status, std::string reply,
+                         std::string on_failure, ChannelCounters* c) {
+  Pending p{fd, seq, false, status, 0, c};
+  p.binary = true;
+  p.reply = std::move(reply);
+  p.on_failure = std::move(on_failure);
+  pending_.push_back(std::move(p));
+}
+
 void Batch::Malformed(int fd, nfsdfs::Channel ch, std::string_view line,
                       const nfsdfs::ParseError& err, ChannelCounters* c) {
   if (c) ++c->malformed;
@@ -99,9 +108,29 @@ void Batch::Finish(bool committed) {
   for (const Pending& p : pending_) {
     int status = p.status;
     int64_t instance = p.instance;
-    if (status == 0 && !committed) {
+    bool failed_over = status == 0 && !committed;
+    if (failed_over) {
       status = -EIO;
       instance = 0;
+    }
+    if (p.binary) {
+      // The failure form of a reply that promised nothing is the reply.
+      if (failed_over && p.on_failure == p.reply) status = p.status;
+      if (p.counters) {
+        if (status == 0)
+          ++p.counters->ok;
+        else if (status == -EIO)
+          ++p.counters->failed;
+      }
+      LOG_DEBUG("reply to %llu: status %d, %zu bytes",
+                static_cast<unsigned long long>(p.seq), status,
+                p.reply.size());
+      if (!WriteNow(p.fd, failed_over ? p.on_failure : p.reply)) {
+        LOG_WARNING("reply to upcall %llu was not delivered (the kernel no "
+                    "longer waits for it)",
+                    static_cast<unsigned long long>(p.seq));
+      }
+      continue;
     }
     if (p.counters) {
       if (status == 0)
@@ -120,6 +149,25 @@ void Batch::Finish(bool committed) {
     }
   }
   pending_.clear();
+}
+
+Status Batch::PurgeOlderThan(int64_t older_than, int64_t* purged) {
+  *purged = 0;
+  // The records about to go, for del-client, only if a callout runs (a
+  // grace end may purge 1,000,000 records).
+  std::vector<std::string> gone;
+  Status s;
+  if (track_changes_) {
+    s = store_->ForEachClientOlderThan(scope(), older_than,
+                                       [&](const store::ClientRow& c) {
+                                         gone.push_back(c.id);
+                                         return true;
+                                       });
+  }
+  if (s.ok()) s = store_->PurgeOlderThan(scope(), older_than, purged);
+  if (!s.ok()) return s;
+  for (const std::string& id : gone) NoteChange(false, id);
+  return s;
 }
 
 }  // namespace nfsdh

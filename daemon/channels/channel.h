@@ -70,6 +70,29 @@ class Batch {
   bool failed() const { return !failure_.ok(); }
   const Status& failure() const { return failure_; }
 
+  // A record of the scope was added (a create of a new client) or removed
+  // (an expire, a purge at grace_done). The daemon runs the HA callout for
+  // each once the batch has committed (daemon/callout/callout.h).
+  struct Change {
+    bool added;
+    std::string client_id;
+  };
+  void NoteChange(bool added, const std::string& client_id) {
+    if (track_changes_) changes_.push_back({added, client_id});
+  }
+  // Whether anyone wants the changes (the daemon runs an HA callout). When
+  // not, NoteChange records nothing and a handler need not look for them
+  // (a grace_done that purges 1,000,000 records would hold every id).
+  void set_track_changes(bool on) { track_changes_ = on; }
+  bool track_changes() const { return track_changes_; }
+  const std::vector<Change>& changes() const { return changes_; }
+
+  // Removes the scope's records stamped with an instance older than
+  // `older_than` (a start or a grace end) and notes each removal for the
+  // HA callout when changes are tracked. Does not Fail() the batch: the
+  // caller decides what a failure means.
+  Status PurgeOlderThan(int64_t older_than, int64_t* purged);
+
   // Queues "<seq> <status>". A status of 0 is a promise of durability: it is
   // sent only if the batch commits.
   void ReplyStatus(int fd, uint64_t seq, int status, ChannelCounters* c);
@@ -84,6 +107,12 @@ class Batch {
   // current instance, logs it, queues -ESTALE and returns true.
   bool RefuseIfStale(nfsdfs::Channel ch, int fd, uint64_t seq,
                      int64_t instance, ChannelCounters* c);
+  // Queues a binary reply (a cld downcall) whose status field says
+  // `status`. A status of 0 is a promise of durability: if the batch does
+  // not commit, `on_failure` (the same message saying -EIO) is written
+  // instead. A reply that promises nothing passes itself as `on_failure`.
+  void ReplyMessage(int fd, uint64_t seq, int status, std::string reply,
+                    std::string on_failure, ChannelCounters* c);
   // Writes `data` to `fd` at once (the allow list, before the commit; the
   // kernel ignores it unless "done 0" follows). False if the write failed.
   bool WriteNow(int fd, const std::string& data);
@@ -99,6 +128,11 @@ class Batch {
     int status;
     int64_t instance;
     ChannelCounters* counters;
+    // A binary reply: written as it is, or `on_failure` if it promised
+    // durability and the batch did not commit.
+    bool binary = false;
+    std::string reply = {};
+    std::string on_failure = {};
   };
   store::Store* store_;
   store::ScopeRow* row_;
@@ -106,6 +140,8 @@ class Batch {
   int64_t now_;
   Status failure_;
   std::vector<Pending> pending_;
+  std::vector<Change> changes_;
+  bool track_changes_ = true;
 };
 
 // A channel handler: applies one request line (as read, with its '\n') to
@@ -128,6 +164,12 @@ inline const ChannelEntry* const kChannelTable[] = {
     &kExpireClientChannel,
     &kGraceDoneChannel,
 };
+
+// The stock kernel's cld pipe (daemon/channels/cld.cc): applies one upcall,
+// exactly as one read() of the pipe returned it, to the batch and queues its
+// downcall (the streamed allow list of GraceStart is written at once).
+void HandleCldMessage(Batch& batch, int fd, std::string_view msg,
+                      ChannelCounters* counters);
 
 // "instance 1763771860" or "no instance" for logs.
 std::string DescribeInstance(const std::optional<int64_t>& inst);

@@ -41,6 +41,7 @@ void HandleCreate(Batch& b, int fd, std::string_view line,
       b.Fail(s);
     } else if (!before) {
       ++b.stats().clients;
+      b.NoteChange(true, req.client_id);
     } else if (before->instance < req.instance && b.stats().start_seen &&
                b.stats().start_instance == req.instance) {
       ++b.stats().reclaimed;

@@ -26,8 +26,10 @@ void HandleExpire(Batch& b, int fd, std::string_view line,
     Status s = b.store().DeleteClient(b.scope(), req.client_id, &existed);
     if (!s.ok())
       b.Fail(s);
-    else if (existed)
+    else if (existed) {
       --b.stats().clients;
+      b.NoteChange(false, req.client_id);
+    }
   }
   LOG_DEBUG("expire_client %llu: client %s %s",
             static_cast<unsigned long long>(req.seq),

@@ -2,6 +2,8 @@
 // §3.4). The boot-time rotation and the purge of clients that did not
 // reclaim are one transaction, so no crash can leave boot_time missing.
 #include <cerrno>
+#include <string>
+#include <vector>
 
 #include "daemon/channels/channel.h"
 #include "daemon/util/log.h"
@@ -44,8 +46,7 @@ void HandleGraceDone(Batch& b, int fd, std::string_view line,
     return;
   }
   int64_t purged = 0;
-  Status s = b.store().PurgeOlderThan(b.scope(), plan.purge_older_than,
-                                      &purged);
+  Status s = b.PurgeOlderThan(plan.purge_older_than, &purged);
   store::ScopeRow next = b.row();
   SetScopeState(plan.next, &next);
   next.grace_ended = b.now();

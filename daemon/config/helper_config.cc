@@ -7,14 +7,14 @@
 namespace nfsdh::config {
 namespace {
 
-enum class Kind { kPath, kScope, kBool };
+enum class Kind { kPath, kScope, kBool, kSeconds };
 
 // A key of [nfsd-helper] and the option it sets.
 struct Key {
   const char* name;
   const char* flag;  // the command-line option that wins over it
   Kind kind;
-  std::string Options::*text;  // kPath, kScope
+  std::string Options::*text;  // kPath, kScope, kSeconds
   bool Options::*on;           // kBool
   bool GivenOptions::*given;
 };
@@ -31,9 +31,30 @@ const Key kKeys[] = {
      &GivenOptions::debug},
     {"ctl-socket", "--ctl-socket", Kind::kPath, &Options::ctl_socket, nullptr,
      &GivenOptions::ctl_socket},
+    {"cld-pipe", "--cld-pipe", Kind::kPath, &Options::cld_pipe, nullptr,
+     &GivenOptions::cld_pipe},
+    {"nfsdcld-db", "--nfsdcld-db", Kind::kPath, &Options::nfsdcld_db, nullptr,
+     &GivenOptions::nfsdcld_db},
+    {"nfsdcltrack-db", "--nfsdcltrack-db", Kind::kPath,
+     &Options::nfsdcltrack_db, nullptr, &GivenOptions::nfsdcltrack_db},
+    {"idmap", "--idmap", Kind::kBool, nullptr, &Options::idmap,
+     &GivenOptions::idmap},
+    {"idmap-conf", "--idmap-conf", Kind::kPath, &Options::idmap_conf, nullptr,
+     &GivenOptions::idmap_conf},
+    {"idmap-cache-timeout", "--idmap-cache-timeout", Kind::kSeconds,
+     &Options::idmap_cache_timeout, nullptr,
+     &GivenOptions::idmap_cache_timeout},
+    {"idmap-rpc-dir", "--idmap-rpc-dir", Kind::kPath, &Options::idmap_rpc_dir,
+     nullptr, &GivenOptions::idmap_rpc_dir},
+    {"ha-callout", "--ha-callout", Kind::kPath, &Options::ha_callout, nullptr,
+     &GivenOptions::ha_callout},
+    {"ha-callout-timeout", "--ha-callout-timeout", Kind::kSeconds,
+     &Options::ha_callout_timeout, nullptr, &GivenOptions::ha_callout_timeout},
 };
 constexpr char kKnownKeys[] =
-    "nfsdfs, db, scope, foreground, debug, ctl-socket";
+    "nfsdfs, db, scope, foreground, debug, ctl-socket, cld-pipe, idmap, idmap-conf, "
+    "idmap-cache-timeout, idmap-rpc-dir, nfsdcld-db, nfsdcltrack-db, "
+    "ha-callout, ha-callout-timeout";
 
 bool InHelperSection(std::string_view section, bool in_subsection) {
   return !in_subsection && EqualsIgnoreCase(section, kHelperSection);
@@ -66,6 +87,12 @@ std::string Problem(const Key& key, const std::string& value) {
       return ParseBool(value) ? ""
                               : "not a boolean: use 1, t, true, y, yes or on, "
                                 "or 0, f, false, n, no or off";
+    case Kind::kSeconds: {
+      int64_t seconds;
+      return ParseSeconds(value, &seconds)
+                 ? ""
+                 : "give a number of seconds, 1 to 31536000";
+    }
   }
   return "";
 }
@@ -78,6 +105,8 @@ const char* WhatToGive(Kind kind) {
       return "a scope name";
     case Kind::kBool:
       return "a boolean";
+    case Kind::kSeconds:
+      return "a number of seconds";
   }
   return "a value";
 }
@@ -125,6 +154,12 @@ void ApplyKey(const Conf& conf, const Key& key, const Assignment& last,
 }
 
 }  // namespace
+
+std::vector<std::string> KnownKeys() {
+  std::vector<std::string> out;
+  for (const Key& k : kKeys) out.push_back(k.name);
+  return out;
+}
 
 void ApplyHelperSection(const Conf& conf, Options* opts, ConfigReport* report,
                         const EnvFn& env) {

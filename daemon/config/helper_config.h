@@ -1,8 +1,12 @@
 // The [nfsd-helper] section of nfs.conf(5): the daemon's options from the
 // configuration file, below the command line.
 //
-// Keys: nfsdfs and db (paths), scope (a scope name), foreground and debug
-// (booleans, as nfs-utils' conf_get_bool reads them). The last assignment of
+// Keys: nfsdfs, cld-pipe and db (paths; "none" turns a protocol off), scope
+// (a scope name), foreground and debug (booleans, as nfs-utils'
+// conf_get_bool reads them). ID mapping: idmap (a
+// boolean), idmap-conf and idmap-rpc-dir (paths), idmap-cache-timeout
+// (seconds, 1 to 31536000). Migration: nfsdcld-db and nfsdcltrack-db (paths
+// or "none"). The last assignment of
 // a key, over nfs.conf and then nfs.conf.d/*.conf, is the one in force; an
 // option given on the command line wins over it.
 //
@@ -33,6 +37,9 @@ struct ConfigReport {
   // One line per option taken from the file: "db = '/x' (FILE:LINE)".
   std::vector<std::string> applied;
 };
+
+// The keys [nfsd-helper] knows, in the order of the table.
+std::vector<std::string> KnownKeys();
 
 // Sets in *opts every option that [nfsd-helper] of `conf` sets and
 // opts->given does not mark as given on the command line.

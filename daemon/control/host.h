@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon/channels/channel.h"
+#include "daemon/idmap/stats.h"
 #include "daemon/store/store.h"
 #include "daemon/util/status.h"
 
@@ -64,6 +65,8 @@ class Host {
   virtual std::vector<ChannelInfo> Channels() = 0;
   // True when every upcall file is open.
   virtual bool Serving() = 0;
+  // The ID-mapping channels (enabled is false when they are not served).
+  virtual idmap::IdmapStats Idmap() { return {}; }
 };
 
 }  // namespace nfsdh::control

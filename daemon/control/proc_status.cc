@@ -87,6 +87,21 @@ void ServeStatus(Context& ctx, SVCXPRT* xprt) {
   res.scopes.scopes_len = static_cast<u_int>(names.size());
   res.scopes.scopes_val = names.data();
 
+  const idmap::IdmapStats im = h.Idmap();
+  auto dir = [](const idmap::DirectionStats& s) {
+    ctl_idmap_dir d;
+    d.open = s.open;
+    d.requests = s.requests;
+    d.hits = s.hits;
+    d.misses = s.misses;
+    d.errors = s.errors;
+    d.queued = s.queued;
+    return d;
+  };
+  res.idmap.enabled = im.enabled;
+  res.idmap.idtoname = dir(im.idtoname);
+  res.idmap.nametoid = dir(im.nametoid);
+
   svc_sendreply(xprt, ctl_proto::XdrProc(xdr_ctl_status_res),
                 reinterpret_cast<char*>(&res));
 }

@@ -9,6 +9,7 @@ const Procedure* const kProcedures[] = {
     &kDumpProcedure,
     &kPurgeProcedure,
     &kEndGraceProcedure,
+    &kImportProcedure,
 };
 const size_t kProcedureCount = sizeof(kProcedures) / sizeof(kProcedures[0]);
 

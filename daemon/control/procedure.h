@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ctl/proto/ctl_proto.h"
 #include "daemon/control/client_pages.h"
@@ -23,12 +24,23 @@
 
 namespace nfsdh::control {
 
+// The records of a CTL_IMPORT session, staged until its commit.
+struct ImportSession {
+  uint64_t id = 0;
+  std::string scope;
+  std::vector<store::ClientRow> records;
+  size_t bytes = 0;         // of ids and hashes, with a per-record overhead
+  int64_t last_active = 0;  // monotonic seconds
+};
+
 // What the procedures share; owned by the Server.
 struct Context {
   Host* host = nullptr;
   std::string socket_path;
   std::unique_ptr<ClientPages> pages;  // opened at the first dump
   uint64_t purged = 0;                 // records removed by CTL_PURGE
+  std::unique_ptr<ImportSession> import;  // the open CTL_IMPORT session
+  uint64_t import_sessions = 0;           // opened so far
 };
 
 struct Procedure {
@@ -43,6 +55,7 @@ extern const Procedure kStatusProcedure;
 extern const Procedure kDumpProcedure;
 extern const Procedure kPurgeProcedure;
 extern const Procedure kEndGraceProcedure;
+extern const Procedure kImportProcedure;
 
 // Every procedure but CTL_NULL, which the server answers itself.
 extern const Procedure* const kProcedures[];

@@ -41,6 +41,18 @@ GraceDonePlan PlanGraceDone(const ScopeState& s, int64_t instance) {
   return p;
 }
 
+ImportPlan PlanImport(const ScopeState& s) {
+  ImportPlan p;
+  if (s.in_grace()) {
+    p.verdict = ImportVerdict::kInGrace;
+    p.stamp = s.boot_time.value_or(0);
+  } else if (!s.boot_time) {
+    p.verdict = ImportVerdict::kFresh;
+    p.stamp = 0;
+  }
+  return p;
+}
+
 Model::StartResult Model::Start(int64_t now) {
   StartPlan p = PlanStart(state_, now);
   if (p.purge_older_than) PurgeOlderThan(*p.purge_older_than);
@@ -70,6 +82,14 @@ Verdict Model::GraceDone(int64_t instance) {
     PurgeOlderThan(p.purge_older_than);
     state_ = p.next;
   }
+  return p.verdict;
+}
+
+ImportVerdict Model::Import(const std::string& id,
+                            const std::string& princhash) {
+  ImportPlan p = PlanImport(state_);
+  if (p.verdict != ImportVerdict::kRefused && !records_.count(id))
+    records_[id] = Record{princhash, p.stamp};
   return p.verdict;
 }
 

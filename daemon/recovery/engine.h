@@ -72,6 +72,31 @@ struct GraceDonePlan {
 };
 GraceDonePlan PlanGraceDone(const ScopeState& s, int64_t instance);
 
+// Import of client records moved from another server (helper-ctl import,
+// HA take-over). The kernel receives the allow list when an instance starts,
+// so an imported record can only count for the grace period that opens at
+// the scope's next start: the first start of a scope that has none yet, or
+// the restart of an instance whose grace period is still open (a start in
+// grace keeps boot_time). A scope whose grace period has ended refuses
+// imports: a client that held no state here during that instance may not
+// reclaim, since conflicting state may have been granted meanwhile.
+//
+// The stamp puts the records on the allow list of the next start and on no
+// later one: it is >= boot_time (a start purges only what is older), and
+// older than the running instance, so that grace_done of an instance the
+// records could not reclaim in (the kernel never had them on its list)
+// purges them. With no boot_time, 0 is below every instance id.
+enum class ImportVerdict {
+  kFresh,    // no instance yet: the first start allows the records
+  kInGrace,  // the current instance is in grace: its restart allows them
+  kRefused,  // the grace period ended: the records may never be allowed
+};
+struct ImportPlan {
+  ImportVerdict verdict = ImportVerdict::kRefused;
+  int64_t stamp = 0;  // the instance to stamp new records with
+};
+ImportPlan PlanImport(const ScopeState& s);
+
 // An in-memory scope that applies the plans exactly as the store does. It is
 // the reference the unit tests drive through the RFC scenarios and the oracle
 // against which black-box tests check the real daemon.
@@ -91,6 +116,11 @@ class Model {
                  const std::string& princhash = "");
   Verdict Expire(int64_t instance, const std::string& id);
   Verdict GraceDone(int64_t instance);
+  // Adds the record stamped by PlanImport unless it exists (an existing
+  // record is left as it is). Returns the verdict; nothing changes when
+  // refused.
+  ImportVerdict Import(const std::string& id,
+                       const std::string& princhash = "");
   // Forget everything, as after the loss of the database.
   void Wipe() { *this = Model(); }
 

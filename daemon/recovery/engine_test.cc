@@ -322,5 +322,99 @@ TEST_CASE("replays are idempotent", "[recovery]") {
   CHECK(s2.allowed.at("B") == "h2");
 }
 
+// --- import of records moved from another server (HA take-over) ---
+
+TEST_CASE("import into a scope with no instance: the first start allows",
+          "[recovery][import]") {
+  Model m;
+  Server srv(&m);
+  REQUIRE(m.Import("A", "hashA") == ImportVerdict::kFresh);
+  CHECK(m.records().at("A").instance == 0);
+  srv.Boot(1000);
+  CHECK(srv.allowed() == std::map<std::string, std::string>{{"A", "hashA"}});
+  CHECK(srv.Reclaim("A"));
+  REQUIRE(m.Import("B") == ImportVerdict::kInGrace);  // too late for 1000
+  srv.EndGrace();
+  // A reclaimed in 1000 and stays; B could not, and is gone.
+  CHECK(m.records().count("A"));
+  CHECK_FALSE(m.records().count("B"));
+}
+
+TEST_CASE("import in grace counts for the restart, not for later instances",
+          "[recovery][import]") {
+  Model m;
+  Server srv(&m);
+  srv.Boot(1000);
+  srv.EndGrace();
+  srv.GetState("L");  // a local client, stamped 1000
+  srv.Boot(2000);     // grace open; the kernel has its list: {L}
+  REQUIRE(m.Import("A") == ImportVerdict::kInGrace);
+  CHECK(m.records().at("A").instance == 1000);  // boot_time
+  CHECK_FALSE(srv.allowed().count("A"));
+
+  SECTION("restarted in grace: A is allowed, and kept if it reclaims") {
+    srv.Boot(3000);
+    CHECK(srv.allowed().count("A"));
+    CHECK(srv.allowed().count("L"));
+    CHECK(srv.Reclaim("A"));
+    srv.EndGrace();
+    CHECK(m.records().count("A"));
+    srv.Boot(4000);
+    CHECK(srv.Reclaim("A"));
+  }
+  SECTION("restarted in grace: A silent through that grace is dropped") {
+    srv.Boot(3000);
+    srv.EndGrace();
+    CHECK_FALSE(m.records().count("A"));
+  }
+  SECTION("not restarted: the grace A could not reclaim in purges it") {
+    srv.EndGrace();
+    CHECK_FALSE(m.records().count("A"));
+    srv.Boot(3000);
+    CHECK_FALSE(srv.Reclaim("A"));
+  }
+}
+
+TEST_CASE("import in the first grace of a scope stamps below it",
+          "[recovery][import]") {
+  Model m;
+  Server srv(&m);
+  srv.Boot(1000);  // no boot_time yet
+  REQUIRE(m.Import("A") == ImportVerdict::kInGrace);
+  CHECK(m.records().at("A").instance == 0);
+  srv.Boot(2000);  // restart in grace: nothing purged
+  CHECK(srv.Reclaim("A"));
+}
+
+TEST_CASE("import after the grace period ended is refused and changes nothing",
+          "[recovery][import]") {
+  Model m;
+  Server srv(&m);
+  srv.Boot(1000);
+  srv.EndGrace();
+  srv.GetState("L");
+  auto before = m.records();
+  auto state = m.state();
+  CHECK(PlanImport(m.state()).verdict == ImportVerdict::kRefused);
+  CHECK(m.Import("A") == ImportVerdict::kRefused);
+  CHECK(m.records().size() == before.size());
+  CHECK(m.state() == state);
+  srv.Boot(2000);
+  CHECK_FALSE(srv.Reclaim("A"));
+}
+
+TEST_CASE("import leaves an existing record as it is", "[recovery][import]") {
+  Model m;
+  Server srv(&m);
+  srv.Boot(1000);
+  srv.EndGrace();
+  srv.GetState("A");
+  srv.Boot(2000);
+  REQUIRE(srv.Reclaim("A"));  // stamped 2000
+  REQUIRE(m.Import("A", "other") == ImportVerdict::kInGrace);
+  CHECK(m.records().at("A").instance == 2000);
+  CHECK(m.records().at("A").princhash.empty());
+}
+
 }  // namespace
 }  // namespace nfsdh::recovery

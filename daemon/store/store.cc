@@ -41,6 +41,20 @@ CREATE TABLE v4clients (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX v4clients_by_instance ON v4clients (scope, instance);
 )sql",
+    // 1 -> 2: the record of an import from nfsdcld or nfsdcltrack
+    // (daemon/migrate/), one per scope, so that it is never repeated.
+    R"sql(
+CREATE TABLE imports (
+  scope TEXT PRIMARY KEY NOT NULL,
+  imported_at INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  schema_version INTEGER NOT NULL,
+  current_epoch INTEGER,
+  recovery_epoch INTEGER,
+  clients INTEGER NOT NULL
+) STRICT;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");
@@ -449,6 +463,25 @@ Status Store::ForEachClientAfter(
   return rc == SQLITE_DONE ? Status::Ok() : Error("read clients");
 }
 
+Status Store::ForEachClientOlderThan(
+    const std::string& scope, int64_t instance,
+    const std::function<bool(const ClientRow&)>& fn) {
+  static const std::string sql =
+      std::string("SELECT ") + kClientColumns +
+      " FROM v4clients WHERE scope = ? AND instance < ?";
+  sqlite3_stmt* st;
+  Status s = Prepare(sql.c_str(), &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  BindText(st, 1, scope);
+  sqlite3_bind_int64(st, 2, instance);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!fn(ReadClient(st))) return Status::Ok();
+  }
+  return rc == SQLITE_DONE ? Status::Ok() : Error("read clients");
+}
+
 Status Store::GetClient(const std::string& scope, const std::string& id,
                         std::optional<ClientRow>* out) {
   static const std::string sql = std::string("SELECT ") + kClientColumns +
@@ -519,6 +552,27 @@ Status Store::UpsertClient(const ClientRow& row) {
                                          : Error("write client");
 }
 
+Status Store::InsertClientIfAbsent(const ClientRow& row, bool* inserted) {
+  sqlite3_stmt* st;
+  Status s = Prepare(
+      "INSERT INTO v4clients (scope, id, princhash, minor, instance, "
+      "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT (scope, id) DO NOTHING",
+      &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  BindText(st, 1, row.scope);
+  BindBlobOrNull(st, 2, row.id, false);
+  BindBlobOrNull(st, 3, row.princhash, true);
+  sqlite3_bind_int(st, 4, row.minor);
+  sqlite3_bind_int64(st, 5, row.instance);
+  sqlite3_bind_int64(st, 6, row.first_seen);
+  sqlite3_bind_int64(st, 7, row.last_seen);
+  if (sqlite3_step(st) != SQLITE_DONE) return Error("insert client");
+  if (inserted) *inserted = sqlite3_changes(db_) > 0;
+  return Status::Ok();
+}
+
 Status Store::DeleteClient(const std::string& scope, const std::string& id,
                            bool* existed) {
   sqlite3_stmt* st;
@@ -530,6 +584,60 @@ Status Store::DeleteClient(const std::string& scope, const std::string& id,
   BindBlobOrNull(st, 2, id, false);
   if (sqlite3_step(st) != SQLITE_DONE) return Error("delete client");
   if (existed) *existed = sqlite3_changes(db_) > 0;
+  return Status::Ok();
+}
+
+Status Store::PutImport(const ImportRow& row) {
+  sqlite3_stmt* st;
+  Status s = Prepare(
+      "INSERT INTO imports (scope, imported_at, source, kind, "
+      "schema_version, current_epoch, recovery_epoch, clients) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  BindText(st, 1, row.scope);
+  sqlite3_bind_int64(st, 2, row.imported_at);
+  BindText(st, 3, row.source);
+  BindText(st, 4, row.kind);
+  sqlite3_bind_int(st, 5, row.schema_version);
+  BindOptInt(st, 6, row.current_epoch);
+  BindOptInt(st, 7, row.recovery_epoch);
+  sqlite3_bind_int64(st, 8, row.clients);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) return Status::Ok();
+  if ((sqlite3_extended_errcode(db_) & 0xff) == SQLITE_CONSTRAINT)
+    return Status::Invalid("scope " + row.scope +
+                           " already has an import");
+  return Error("write import");
+}
+
+Status Store::GetImport(const std::string& scope,
+                        std::optional<ImportRow>* out) {
+  sqlite3_stmt* st;
+  Status s = Prepare(
+      "SELECT scope, imported_at, source, kind, schema_version, "
+      "current_epoch, recovery_epoch, clients FROM imports WHERE scope = ?",
+      &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  BindText(st, 1, scope);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    out->reset();
+    return Status::Ok();
+  }
+  if (rc != SQLITE_ROW) return Error("read import");
+  ImportRow row;
+  row.scope = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  row.imported_at = sqlite3_column_int64(st, 1);
+  row.source = reinterpret_cast<const char*>(sqlite3_column_text(st, 2));
+  row.kind = reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+  row.schema_version = sqlite3_column_int(st, 4);
+  row.current_epoch = ColumnOptInt(st, 5);
+  row.recovery_epoch = ColumnOptInt(st, 6);
+  row.clients = sqlite3_column_int64(st, 7);
+  *out = row;
   return Status::Ok();
 }
 

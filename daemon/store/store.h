@@ -27,7 +27,7 @@ struct sqlite3_stmt;
 namespace nfsdh::store {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 // PRAGMA application_id of every nfsd-helper database: "NFSH".
 inline constexpr int32_t kApplicationId = 0x4e465348;
 
@@ -52,6 +52,19 @@ struct ClientRow {
   int64_t instance = 0;   // instance that last created or refreshed it
   int64_t first_seen = 0;  // wall clock seconds
   int64_t last_seen = 0;   // wall clock seconds
+};
+
+// The import of another tracker's database into a scope
+// (daemon/migrate/nfsdcld_import.h): at most one per scope.
+struct ImportRow {
+  std::string scope;
+  int64_t imported_at = 0;  // wall clock seconds
+  std::string source;       // the path of the imported file
+  std::string kind;         // "nfsdcld" or "nfsdcltrack"
+  int schema_version = 0;   // the source's parameters.version
+  std::optional<int64_t> current_epoch;   // nfsdcld's grace.current
+  std::optional<int64_t> recovery_epoch;  // nfsdcld's grace.recovery
+  int64_t clients = 0;      // records imported
 };
 
 class Store {
@@ -100,6 +113,12 @@ class Store {
   // them if `after` is empty): a seek on the key, for paged reads.
   Status ForEachClientAfter(const std::string& scope, const std::string& after,
                             const std::function<bool(const ClientRow&)>& fn);
+  // The records of `scope` stamped with an instance < `instance` (those
+  // PurgeOlderThan would delete), in no particular order, through the
+  // (scope, instance) index.
+  Status ForEachClientOlderThan(
+      const std::string& scope, int64_t instance,
+      const std::function<bool(const ClientRow&)>& fn);
   Status GetClient(const std::string& scope, const std::string& id,
                    std::optional<ClientRow>* out);
 
@@ -118,8 +137,14 @@ class Store {
   // Inserts the record or refreshes it: instance, princhash, minor and
   // last_seen are replaced; first_seen is kept.
   Status UpsertClient(const ClientRow& row);
+  // Inserts the record unless one with its (scope, id) exists, which is
+  // left unchanged; *inserted says which.
+  Status InsertClientIfAbsent(const ClientRow& row, bool* inserted);
   Status DeleteClient(const std::string& scope, const std::string& id,
                       bool* existed);
+  // Records the import into row.scope; kInvalid if the scope has one.
+  Status PutImport(const ImportRow& row);
+  Status GetImport(const std::string& scope, std::optional<ImportRow>* out);
   // Deletes every record of `scope` stamped with an instance < `instance`.
   Status PurgeOlderThan(const std::string& scope, int64_t instance,
                         int64_t* deleted);

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 
 namespace nfsdh::store {
@@ -150,6 +151,55 @@ TEST_CASE("upsert refreshes a record but keeps first_seen", "[store]") {
   CHECK(c->minor == 1);
   CHECK(c->first_seen == 100);
   CHECK(c->last_seen == 200);
+}
+
+TEST_CASE("insert-if-absent adds a record but never changes one",
+          "[store][import]") {
+  TempDir t;
+  auto st = OpenRw(t.path + "/s.sqlite");
+  REQUIRE(st->Begin().ok());
+  REQUIRE(st->UpsertClient(Client("old", 20, 100)).ok());
+  bool inserted = true;
+  ClientRow other = Client("old", 7, 300);
+  other.princhash = std::string(32, '\x11');
+  REQUIRE(st->InsertClientIfAbsent(other, &inserted).ok());
+  CHECK_FALSE(inserted);
+  REQUIRE(st->InsertClientIfAbsent(Client("new", 7, 300), &inserted).ok());
+  CHECK(inserted);
+  REQUIRE(st->Commit().ok());
+  std::optional<ClientRow> c;
+  REQUIRE(st->GetClient("default", "old", &c).ok());
+  REQUIRE(c);
+  CHECK(c->instance == 20);
+  CHECK(c->princhash.empty());
+  CHECK(c->first_seen == 100);
+  REQUIRE(st->GetClient("default", "new", &c).ok());
+  REQUIRE(c);
+  CHECK(c->instance == 7);
+  CHECK(c->first_seen == 300);
+}
+
+TEST_CASE("ForEachClientOlderThan lists exactly what a purge removes",
+          "[store]") {
+  TempDir t;
+  auto st = OpenRw(t.path + "/s.sqlite");
+  REQUIRE(st->Begin().ok());
+  REQUIRE(st->UpsertClient(Client("a", 5)).ok());
+  REQUIRE(st->UpsertClient(Client("b", 10)).ok());
+  REQUIRE(st->UpsertClient(Client("c", 9)).ok());
+  ClientRow other = Client("d", 1);
+  other.scope = "other";
+  REQUIRE(st->UpsertClient(other).ok());
+  std::set<std::string> listed;
+  REQUIRE(st->ForEachClientOlderThan("default", 10, [&](const ClientRow& c) {
+                listed.insert(c.id);
+                return true;
+              }).ok());
+  CHECK(listed == std::set<std::string>{"a", "c"});
+  int64_t deleted = 0;
+  REQUIRE(st->PurgeOlderThan("default", 10, &deleted).ok());
+  CHECK(deleted == 2);
+  REQUIRE(st->Commit().ok());
 }
 
 TEST_CASE("delete and purge touch only their scope", "[store]") {

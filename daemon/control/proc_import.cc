@@ -1,0 +1,222 @@
+// CTL_IMPORT: client records moved from another server (helper-ctl import,
+// HA take-over), added to a scope in one transaction by the daemon itself, so
+// that its view of the scope it serves (record count) stays right.
+//
+// The records arrive in pages, one call each (a call stays under the
+// server's request limit), and are staged in memory, at most
+// CTL_MAX_IMPORT records and kMaxStagedBytes, until the call that commits;
+// that call runs transfer::Importer over them in one short transaction, so
+// an import never holds the database between two calls of a client that may
+// never make the next one, and never lands in part. One session is open at a
+// time: a new one replaces it, and one idle for a minute is dropped.
+#include <ctime>
+#include <vector>
+
+#include "daemon/control/procedure.h"
+#include "daemon/control/server.h"
+#include "daemon/transfer/importer.h"
+#include "daemon/util/log.h"
+
+namespace nfsdh::control {
+namespace {
+
+// What a session may stage: ids and hashes plus a fixed cost per record.
+constexpr size_t kMaxStagedBytes = 256u * 1024 * 1024;
+constexpr size_t kRecordOverhead = 96;
+
+int64_t Monotonic() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec;
+}
+
+struct Reply {
+  ctl_stat stat = CTL_OK;
+  std::string message;
+  uint64_t session = 0;
+  int64_t staged = 0;
+  bool committed = false;
+  bool fresh = false;
+  int64_t stamp = 0;
+  int64_t imported = 0;
+  int64_t kept = 0;
+  store::ScopeRow scope;
+};
+
+void Fail(Reply* r, ctl_stat stat, const std::string& message) {
+  r->stat = stat;
+  r->message = message;
+}
+
+// Opens a session for `scope` if the scope accepts an import now (checked
+// again, inside the transaction, at the commit).
+void Open(Context& ctx, const std::string& scope, Reply* r) {
+  std::optional<store::ScopeRow> row;
+  Status s = ctx.host->Database().GetScope(scope, &row);
+  if (!s.ok()) {
+    Fail(r, CTL_ERR_STORAGE, s.ToString());
+    return;
+  }
+  if (row)
+    r->scope = *row;
+  else
+    r->scope.name = scope;
+  std::string refusal = transfer::RefusalReason(scope, row);
+  if (!refusal.empty()) {
+    LOG_WARNING("control: import into scope %s refused: %s", scope.c_str(),
+                refusal.c_str());
+    Fail(r, CTL_ERR_REFUSED, refusal);
+    return;
+  }
+  if (ctx.import) {
+    LOG_WARNING(
+        "control: import session %llu into scope %s abandoned for a "
+        "new one",
+        static_cast<unsigned long long>(ctx.import->id),
+        ctx.import->scope.c_str());
+  }
+  ctx.import = std::make_unique<ImportSession>();
+  ctx.import->id = (static_cast<uint64_t>(time(nullptr)) << 20) +
+                   (++ctx.import_sessions & 0xfffff);
+  ctx.import->scope = scope;
+  ctx.import->last_active = Monotonic();
+  r->session = ctx.import->id;
+}
+
+void Commit(Context& ctx, Reply* r) {
+  ImportSession& sess = *ctx.import;
+  Host& h = *ctx.host;
+  transfer::Importer imp(&h.Database(), sess.scope, time(nullptr));
+  Status s = imp.Begin();
+  if (s.ok() && imp.verdict() == recovery::ImportVerdict::kRefused) {
+    LOG_WARNING("control: import into scope %s refused: %s", sess.scope.c_str(),
+                imp.refusal().c_str());
+    Fail(r, CTL_ERR_REFUSED, imp.refusal());
+    return;
+  }
+  for (size_t i = 0; s.ok() && i < sess.records.size(); ++i) {
+    const store::ClientRow& c = sess.records[i];
+    s = imp.Add(c.id, c.princhash, c.minor);
+  }
+  if (s.ok()) s = imp.Commit();
+  if (!s.ok()) {
+    LOG_ERROR(
+        "control: import of %zu record(s) into scope %s failed, "
+        "nothing imported: %s",
+        sess.records.size(), sess.scope.c_str(), s.ToString().c_str());
+    h.Errors().Record(s, time(nullptr));
+    Fail(r, CTL_ERR_STORAGE, s.ToString());
+    return;
+  }
+  if (sess.scope == h.ServedScope().name) h.Stats().clients += imp.imported();
+  r->committed = true;
+  r->fresh = imp.verdict() == recovery::ImportVerdict::kFresh;
+  r->stamp = imp.stamp();
+  r->imported = imp.imported();
+  r->kept = imp.kept();
+  if (imp.scope_row()) r->scope = *imp.scope_row();
+  LOG_NOTICE(
+      "control: %lld client record(s) imported into scope %s by "
+      "helper-ctl (%lld already present), stamped with instance "
+      "%lld: allowed to reclaim at the scope's next start",
+      static_cast<long long>(imp.imported()), sess.scope.c_str(),
+      static_cast<long long>(imp.kept()), static_cast<long long>(imp.stamp()));
+}
+
+void Serve(Context& ctx, const ctl_import_args& args, Reply* r) {
+  const std::string scope = args.scope ? args.scope : "";
+  r->scope.name = scope;
+  if (!ValidScope(scope.c_str())) {
+    Fail(r, CTL_ERR_INVALID, "invalid scope name");
+    return;
+  }
+  const int64_t now = Monotonic();
+  if (ctx.import &&
+      now - ctx.import->last_active > Server::kIdleTimeoutSeconds) {
+    LOG_WARNING(
+        "control: import session %llu into scope %s dropped: idle "
+        "for more than %d s",
+        static_cast<unsigned long long>(ctx.import->id),
+        ctx.import->scope.c_str(), Server::kIdleTimeoutSeconds);
+    ctx.import.reset();
+  }
+  if (args.session == 0) {
+    Open(ctx, scope, r);
+    if (r->stat != CTL_OK) return;
+  } else if (!ctx.import || ctx.import->id != args.session ||
+             ctx.import->scope != scope) {
+    Fail(r, CTL_ERR_SESSION,
+         "no import session " + std::to_string(args.session) + " for scope " +
+             scope +
+             " (a newer import replaced it, it was idle too long, or "
+             "nfsd-helper restarted); nothing was imported");
+    return;
+  }
+  ImportSession& sess = *ctx.import;
+  sess.last_active = now;
+  r->session = sess.id;
+  for (u_int i = 0; i < args.records.records_len; ++i) {
+    const ctl_import_record& in = args.records.records_val[i];
+    store::ClientRow c;
+    c.scope = scope;
+    c.id.assign(in.id.ctl_client_id_val, in.id.ctl_client_id_len);
+    c.princhash.assign(in.princhash.princhash_val, in.princhash.princhash_len);
+    c.minor = in.minor;
+    Status s = transfer::CheckRecord(c.id, c.princhash, c.minor);
+    if (!s.ok()) {
+      ctx.import.reset();
+      Fail(r, CTL_ERR_INVALID,
+           s.message() + "; the import session is dropped, nothing imported");
+      return;
+    }
+    sess.bytes += c.id.size() + c.princhash.size() + kRecordOverhead;
+    sess.records.push_back(std::move(c));
+    if (sess.records.size() > CTL_MAX_IMPORT || sess.bytes > kMaxStagedBytes) {
+      ctx.import.reset();
+      Fail(r, CTL_ERR_TOO_BIG,
+           "more than " + std::to_string(CTL_MAX_IMPORT) +
+               " records (or 256 MiB) in one import through nfsd-helper; "
+               "nothing imported");
+      return;
+    }
+  }
+  r->staged = static_cast<int64_t>(sess.records.size());
+  if (args.commit) {
+    Commit(ctx, r);
+    ctx.import.reset();
+  }
+}
+
+void ServeImport(Context& ctx, SVCXPRT* xprt) {
+  ctl_import_args args = {};
+  if (!svc_getargs(xprt, ctl_proto::XdrProc(xdr_ctl_import_args),
+                   reinterpret_cast<char*>(&args))) {
+    svcerr_decode(xprt);
+    return;
+  }
+  Reply r;
+  Serve(ctx, args, &r);
+  svc_freeargs(xprt, ctl_proto::XdrProc(xdr_ctl_import_args),
+               reinterpret_cast<char*>(&args));
+
+  XdrArena arena;
+  ctl_import_res res = {};
+  res.stat = r.stat;
+  res.message = arena.Str(r.message, CTL_MAX_TEXT);
+  res.session = r.session;
+  res.staged = r.staged;
+  res.committed = r.committed;
+  res.fresh = r.fresh;
+  res.stamp = r.stamp;
+  res.imported = r.imported;
+  res.kept = r.kept;
+  FillScope(r.scope, &arena, &res.scope);
+  svc_sendreply(xprt, ctl_proto::XdrProc(xdr_ctl_import_res),
+                reinterpret_cast<char*>(&res));
+}
+
+}  // namespace
+
+const Procedure kImportProcedure = {CTL_IMPORT, "import", ServeImport};
+
+}  // namespace nfsdh::control

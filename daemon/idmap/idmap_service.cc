@@ -1,0 +1,362 @@
+#include "daemon/idmap/idmap_service.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <thread>
+
+#include "daemon/idmap/channel_owners.h"
+#include "daemon/util/log.h"
+#include "nfsdfs-proto/qword.h"
+
+namespace nfsdh::idmap {
+namespace {
+
+// An upcall is at most one page; a read of this size gets a whole one.
+constexpr size_t kReadBuffer = 8192;
+
+const char* CacheName(Direction d) {
+  return d == Direction::kIdToName ? "nfs4.idtoname" : "nfs4.nametoid";
+}
+
+}  // namespace
+
+ServiceOptions ServiceOptionsFrom(const Options& o) {
+  ServiceOptions s;
+  s.rpc_dir = o.idmap_rpc_dir;
+  s.conf = o.idmap_conf;
+  s.conf_given = o.given.idmap_conf;
+  int64_t seconds;
+  if (ParseSeconds(o.idmap_cache_timeout, &seconds)) s.cache_timeout = seconds;
+  return s;
+}
+
+IdmapService::Pool::~Pool() {
+  if (wake_fd >= 0) close(wake_fd);
+}
+
+IdmapService::IdmapService(ServiceOptions opts) : opts_(std::move(opts)) {
+  const Direction dirs[2] = {Direction::kIdToName, Direction::kNameToId};
+  for (int i = 0; i < 2; ++i) {
+    channels_[i].owner = this;
+    channels_[i].direction = dirs[i];
+    channels_[i].path = ChannelPath(dirs[i]);
+  }
+}
+
+std::string IdmapService::ChannelPath(Direction d) const {
+  return opts_.rpc_dir + "/" + CacheName(d) + "/channel";
+}
+
+IdmapService::~IdmapService() {
+  for (Channel& c : channels_) CloseChannel(c);
+  if (wake_ev_) event_free(wake_ev_);
+  if (retry_) event_free(retry_);
+  if (pool_) {
+    std::lock_guard<std::mutex> lock(pool_->mu);
+    pool_->stop = true;
+    pool_->todo.clear();
+    pool_->cv.notify_all();
+  }
+  // The workers hold the pool (and the mapper) until they return.
+}
+
+Status IdmapService::Init() {
+  std::vector<std::string> warnings;
+  Status s = LoadIdmapdSettings(opts_.conf, opts_.conf_given, &settings_,
+                                &warnings);
+  for (const std::string& w : warnings) LOG_WARNING("idmap: %s", w.c_str());
+  if (!s.ok()) return Status::Invalid("idmap: " + s.ToString());
+  timeout_ = opts_.cache_timeout ? *opts_.cache_timeout
+                                 : settings_.cache_expiration;
+  for (const Channel& c : channels_) {
+    int unreadable = 0;
+    std::vector<Opener> others = FindOtherOpeners(c.path, &unreadable);
+    if (!others.empty()) {
+      return Status::Invalid(
+          "idmap: " + c.path + " is already served by " +
+          DescribeOpeners(others) +
+          "; nfsd-helper and rpc.idmapd must not both answer it (stop "
+          "nfs-idmapd.service, or run nfsd-helper without --idmap)");
+    }
+    if (unreadable > 0) {
+      LOG_WARNING("idmap: could not look at the open files of %d process(es) "
+                  "to make sure none serves %s",
+                  unreadable, c.path.c_str());
+    }
+  }
+  std::unique_ptr<Mapper> mapper;
+  s = Mapper::Create(settings_, &mapper);
+  if (!s.ok()) return Status::Invalid("idmap: " + s.message());
+  pool_ = std::make_shared<Pool>();
+  pool_->mapper = std::move(mapper);
+  std::string methods;
+  for (const std::string& m : settings_.methods)
+    methods += (methods.empty() ? "" : ",") + m;
+  LOG_INFO("idmap: %s: domain %s, method %s, answers valid %lld s, nobody "
+           "%s/%s%s",
+           opts_.conf.c_str(), pool_->mapper->domain().c_str(),
+           methods.c_str(), static_cast<long long>(timeout_),
+           settings_.nobody_user.c_str(), settings_.nobody_group.c_str(),
+           pool_->mapper->concurrent() ? "" : " (one lookup at a time)");
+  return Status::Ok();
+}
+
+void IdmapService::Start(struct event_base* base) {
+  base_ = base;
+  pool_->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (pool_->wake_fd < 0) {
+    LOG_ERROR("idmap: eventfd: %s; ID mapping is not served",
+              strerror(errno));
+    return;
+  }
+  wake_ev_ = event_new(base_, pool_->wake_fd, EV_READ | EV_PERSIST, OnWake,
+                       this);
+  event_add(wake_ev_, nullptr);
+  retry_ = evtimer_new(base_, OnRetry, this);
+  size_t n = pool_->mapper->concurrent() ? opts_.workers : 1;
+  if (n == 0) n = 1;
+  for (size_t i = 0; i < n; ++i) {
+    std::thread(WorkerLoop, pool_).detach();
+  }
+  if (!OpenChannels()) ScheduleRetry();
+}
+
+void IdmapService::ScheduleRetry() {
+  if (retry_ && !evtimer_pending(retry_, nullptr)) {
+    struct timeval one = {1, 0};
+    evtimer_add(retry_, &one);
+  }
+}
+
+bool IdmapService::OpenChannels() {
+  bool all = true;
+  for (Channel& c : channels_) {
+    if (c.fd >= 0) continue;
+    int fd = open(c.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      all = false;
+      if (!c.warned) {
+        LOG_WARNING("idmap: cannot open %s: %s; retrying every second (is "
+                    "nfsd loaded?)",
+                    c.path.c_str(), strerror(errno));
+        c.warned = true;
+      }
+      continue;
+    }
+    std::vector<Opener> others = FindOtherOpeners(c.path);
+    if (!others.empty()) {
+      LOG_ERROR("idmap: %s is also served by %s: each upcall goes to "
+                "whichever reads it first",
+                c.path.c_str(), DescribeOpeners(others).c_str());
+    }
+    c.fd = fd;
+    c.warned = false;
+    c.stats.open = true;
+    c.ev = event_new(base_, fd, EV_READ | EV_PERSIST, OnReadable, &c);
+    event_add(c.ev, nullptr);
+    c.paused = false;
+    LOG_NOTICE("idmap: serving %s", c.path.c_str());
+    // Upcalls queued before we came may be waiting already.
+    ReadChannel(c);
+  }
+  return all;
+}
+
+void IdmapService::CloseChannel(Channel& c) {
+  if (c.ev) {
+    event_free(c.ev);
+    c.ev = nullptr;
+  }
+  if (c.fd >= 0) {
+    close(c.fd);
+    c.fd = -1;
+  }
+  c.partial.clear();
+  c.paused = false;
+  c.stats.open = false;
+}
+
+void IdmapService::ReadChannel(Channel& c) {
+  char buf[kReadBuffer];
+  while (c.fd >= 0) {
+    if (c.inflight.size() >= opts_.max_queue) {
+      if (!c.paused) {
+        event_del(c.ev);
+        c.paused = true;
+        LOG_WARNING("idmap: %zu lookups of %s pending; not reading more "
+                    "until some are answered",
+                    c.inflight.size(), DirectionName(c.direction));
+      }
+      return;
+    }
+    ssize_t n = read(c.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || (n < 0 && errno == EAGAIN)) return;
+    if (n < 0) {
+      LOG_ERROR("idmap: read %s: %s; reopening", c.path.c_str(),
+                strerror(errno));
+      CloseChannel(c);
+      ScheduleRetry();
+      return;
+    }
+    c.partial.append(buf, static_cast<size_t>(n));
+    if (c.partial.back() != '\n') {
+      if (c.partial.size() > 2 * kReadBuffer) {
+        LOG_ERROR("idmap: %s: dropped %zu bytes that never ended in a "
+                  "newline",
+                  c.path.c_str(), c.partial.size());
+        ++c.stats.errors;
+        c.partial.clear();
+      }
+      continue;
+    }
+    std::string line = std::move(c.partial);
+    c.partial.clear();
+    ++c.stats.requests;
+    auto job = std::make_shared<Job>();
+    std::string error;
+    if (!ParseUpcall(c.direction, line, &job->upcall, &error)) {
+      // Without its key fields an upcall cannot be answered; the kernel
+      // never sends one like this.
+      LOG_ERROR("idmap: %s: malformed upcall \"%s\": %s",
+                DirectionName(c.direction),
+                nfsdfs::EscapeForLog(line).c_str(), error.c_str());
+      ++c.stats.errors;
+      continue;
+    }
+    LOG_DEBUG("idmap: %s: %s", DirectionName(c.direction),
+              nfsdfs::EscapeForLog(line).c_str());
+    c.inflight.push_back(job);
+    std::lock_guard<std::mutex> lock(pool_->mu);
+    pool_->todo.push_back(std::move(job));
+    pool_->cv.notify_one();
+  }
+}
+
+void IdmapService::WorkerLoop(std::shared_ptr<Pool> pool) {
+  std::unique_lock<std::mutex> lock(pool->mu);
+  for (;;) {
+    pool->cv.wait(lock, [&] { return pool->stop || !pool->todo.empty(); });
+    if (pool->stop) return;
+    std::shared_ptr<Job> job = std::move(pool->todo.front());
+    pool->todo.pop_front();
+    lock.unlock();
+    Mapping m = pool->mapper->Map(job->upcall);
+    lock.lock();
+    job->result = std::move(m);
+    job->done = true;
+    if (pool->stop) return;
+    uint64_t one = 1;
+    if (write(pool->wake_fd, &one, sizeof one) != sizeof one) {
+      // The counter is already non-zero: the loop wakes anyway.
+    }
+  }
+}
+
+void IdmapService::WriteFinished() {
+  const int64_t expiry = static_cast<int64_t>(time(nullptr)) + timeout_;
+  for (Channel& c : channels_) {
+    std::vector<std::shared_ptr<Job>> ready;
+    {
+      std::lock_guard<std::mutex> lock(pool_->mu);
+      while (!c.inflight.empty() && c.inflight.front()->done) {
+        ready.push_back(std::move(c.inflight.front()));
+        c.inflight.pop_front();
+      }
+    }
+    for (const auto& job : ready) {
+      const Upcall& up = job->upcall;
+      const Mapping& m = job->result;
+      std::string reply = FormatDowncall(up, m.answer, expiry);
+      std::string what =
+          up.direction == Direction::kIdToName
+              ? std::string(IdTypeName(up.type)) + " " +
+                    std::to_string(up.id) + " -> " +
+                    nfsdfs::EscapeForLog(m.answer.name)
+              : std::string(IdTypeName(up.type)) + " " +
+                    nfsdfs::EscapeForLog(up.name) + " -> " +
+                    (m.answer.has_id ? std::to_string(m.answer.id)
+                                     : std::string("none (negative entry)"));
+      if (m.mapped) {
+        ++c.stats.hits;
+        LOG_DEBUG("idmap: %s", what.c_str());
+      } else {
+        ++c.stats.misses;
+        LOG_INFO("idmap: %s (not mapped, error %d)", what.c_str(), m.error);
+      }
+      if (c.fd < 0) {
+        ++c.stats.errors;
+        LOG_WARNING("idmap: %s closed; answer dropped: %s", c.path.c_str(),
+                    what.c_str());
+        continue;
+      }
+      ssize_t n;
+      do {
+        n = write(c.fd, reply.data(), reply.size());
+      } while (n < 0 && errno == EINTR);
+      if (n != static_cast<ssize_t>(reply.size())) {
+        ++c.stats.errors;
+        LOG_ERROR("idmap: write %s \"%s\": %s", c.path.c_str(),
+                  nfsdfs::EscapeForLog(reply).c_str(),
+                  n < 0 ? strerror(errno) : "short write");
+      }
+    }
+    if (c.paused && c.fd >= 0 && c.inflight.size() < opts_.max_queue) {
+      event_add(c.ev, nullptr);
+      c.paused = false;
+      ReadChannel(c);
+    }
+  }
+}
+
+IdmapStats IdmapService::Stats() const {
+  IdmapStats s;
+  s.enabled = true;
+  s.idtoname = channels_[0].stats;
+  s.idtoname.queued = channels_[0].inflight.size();
+  s.nametoid = channels_[1].stats;
+  s.nametoid.queued = channels_[1].inflight.size();
+  return s;
+}
+
+bool IdmapService::Serving() const {
+  return channels_[0].fd >= 0 && channels_[1].fd >= 0;
+}
+
+void IdmapService::LogSummary() const {
+  for (const Channel& c : channels_) {
+    LOG_INFO("idmap: %s: %llu request(s), %llu mapped, %llu not mapped, "
+             "%llu error(s)",
+             DirectionName(c.direction),
+             static_cast<unsigned long long>(c.stats.requests),
+             static_cast<unsigned long long>(c.stats.hits),
+             static_cast<unsigned long long>(c.stats.misses),
+             static_cast<unsigned long long>(c.stats.errors));
+  }
+}
+
+void IdmapService::OnReadable(int, short, void* arg) {
+  auto* c = static_cast<Channel*>(arg);
+  c->owner->ReadChannel(*c);
+}
+
+void IdmapService::OnWake(int fd, short, void* arg) {
+  uint64_t count;
+  if (read(fd, &count, sizeof count) < 0) {
+    // EAGAIN: another wake-up already drained it.
+  }
+  static_cast<IdmapService*>(arg)->WriteFinished();
+}
+
+void IdmapService::OnRetry(int, short, void* arg) {
+  auto* s = static_cast<IdmapService*>(arg);
+  if (!s->OpenChannels()) s->ScheduleRetry();
+}
+
+}  // namespace nfsdh::idmap

@@ -1,0 +1,138 @@
+// IdmapService: serves nfsd's two ID-mapping cache channels,
+// <rpc_dir>/nfs4.idtoname/channel and <rpc_dir>/nfs4.nametoid/channel
+// (rpc_dir is /proc/net/rpc), the server-side half of rpc.idmapd.
+//
+// Loop affinity: owned by the Daemon and driven by its libevent loop; every
+// method but the constructor runs on the loop's thread. Lookups may block
+// (NSS to LDAP or SSSD), so they run on a small pool of worker threads and
+// the loop never waits for one: the client-tracking channels keep being
+// answered while a lookup hangs. A worker hands its finished lookup back
+// through an eventfd the loop watches; the loop writes the answers of each
+// channel in the order the upcalls were read. At most max_queue upcalls per
+// channel are read and not yet answered; beyond that the channel is not read
+// until answers went out (the kernel keeps the rest queued, and each nfsd
+// thread waiting for one gives up after its own timeout).
+//
+// These channels do not touch the database: they have no part in the
+// client-tracking batches and transactions. A channel that fails (nfsd
+// stopped, the module unloaded) is closed and reopened every second, and a
+// missing one is waited for the same way.
+#ifndef DAEMON_IDMAP_IDMAP_SERVICE_H_
+#define DAEMON_IDMAP_IDMAP_SERVICE_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/idmap/mapper.h"
+#include "daemon/idmap/stats.h"
+#include "daemon/idmap/upcall.h"
+#include "daemon/options.h"
+#include "daemon/util/status.h"
+
+struct event_base;
+struct event;
+
+namespace nfsdh::idmap {
+
+inline constexpr char kDefaultRpcDir[] = "/proc/net/rpc";
+
+struct ServiceOptions {
+  std::string rpc_dir = kDefaultRpcDir;
+  std::string conf = kDefaultIdmapdConf;
+  bool conf_given = false;  // a missing file is then an error
+  // Seconds an answer stays valid in nfsd's cache; unset: idmapd.conf's
+  // [General] Cache-Expiration, else 600.
+  std::optional<int64_t> cache_timeout;
+  size_t workers = 4;
+  size_t max_queue = 256;  // per channel
+};
+
+// The service options the daemon's options ask for.
+ServiceOptions ServiceOptionsFrom(const Options& o);
+
+class IdmapService {
+ public:
+  explicit IdmapService(ServiceOptions opts);
+  // Stops the workers. A lookup still in progress is not waited for (a hung
+  // name service must not hang the daemon's exit): its thread finishes it
+  // alone and the answer is dropped.
+  ~IdmapService();
+  IdmapService(const IdmapService&) = delete;
+  IdmapService& operator=(const IdmapService&) = delete;
+
+  // Reads idmapd.conf, initialises libnfsidmap, and refuses (non-OK, with a
+  // message saying what to do) if another process holds either channel open.
+  Status Init();
+  // Starts the workers and opens the channels on `base`.
+  // REQUIRES: Init() succeeded.
+  void Start(struct event_base* base);
+
+  IdmapStats Stats() const;
+  // True when both channels are open.
+  bool Serving() const;
+  // Logs one summary line per channel.
+  void LogSummary() const;
+
+  std::string ChannelPath(Direction d) const;
+
+ private:
+  struct Job {
+    Upcall upcall;
+    Mapping result;
+    bool done = false;  // guarded by Pool::mu
+  };
+  // What the workers share with the loop; kept alive by whoever holds it
+  // last (see the destructor).
+  struct Pool {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::shared_ptr<Job>> todo;  // guarded by mu
+    bool stop = false;                      // guarded by mu
+    std::shared_ptr<Mapper> mapper;
+    int wake_fd = -1;  // eventfd: a worker finished a job
+    ~Pool();
+  };
+  struct Channel {
+    IdmapService* owner = nullptr;
+    Direction direction = Direction::kIdToName;
+    std::string path;
+    int fd = -1;
+    struct event* ev = nullptr;
+    bool paused = false;  // ev removed because the queue is full
+    bool warned = false;  // about a failed open
+    std::string partial;
+    std::deque<std::shared_ptr<Job>> inflight;  // in upcall order
+    DirectionStats stats;
+  };
+
+  bool OpenChannels();  // true when both are open
+  void CloseChannel(Channel& c);
+  void ReadChannel(Channel& c);
+  void WriteFinished();
+  void ScheduleRetry();
+  static void WorkerLoop(std::shared_ptr<Pool> pool);
+
+  static void OnReadable(int fd, short what, void* arg);
+  static void OnWake(int fd, short what, void* arg);
+  static void OnRetry(int fd, short what, void* arg);
+
+  ServiceOptions opts_;
+  IdmapdSettings settings_;
+  int64_t timeout_ = kDefaultCacheTimeout;
+  Channel channels_[2];
+  struct event_base* base_ = nullptr;
+  struct event* retry_ = nullptr;
+  struct event* wake_ev_ = nullptr;
+  std::shared_ptr<Pool> pool_;
+};
+
+}  // namespace nfsdh::idmap
+
+#endif  // DAEMON_IDMAP_IDMAP_SERVICE_H_
