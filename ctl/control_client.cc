@@ -24,6 +24,9 @@ static_assert(static_cast<int>(DaemonStat::kNoClient) == CTL_ERR_NO_CLIENT);
 static_assert(static_cast<int>(DaemonStat::kStorage) == CTL_ERR_STORAGE);
 static_assert(static_cast<int>(DaemonStat::kNoFile) == CTL_ERR_NO_FILE);
 static_assert(static_cast<int>(DaemonStat::kIo) == CTL_ERR_IO);
+static_assert(static_cast<int>(DaemonStat::kRefused) == CTL_ERR_REFUSED);
+static_assert(static_cast<int>(DaemonStat::kSession) == CTL_ERR_SESSION);
+static_assert(static_cast<int>(DaemonStat::kTooBig) == CTL_ERR_TOO_BIG);
 
 // How long connecting may wait for room in a busy daemon's backlog, and a
 // call for its answer. The daemon answers every call at once; only a daemon
@@ -212,6 +215,16 @@ Status ControlClient::GetStatus(DaemonStatus* out) {
   for (u_int i = 0; i < res.scopes.scopes_len; ++i)
     d.scopes.push_back(Text(res.scopes.scopes_val[i]));
   d.scopes_truncated = res.scopes_truncated;
+  d.idmap.enabled = res.idmap.enabled;
+  for (auto [from, to] : {std::pair{&res.idmap.idtoname, &d.idmap.idtoname},
+                          std::pair{&res.idmap.nametoid, &d.idmap.nametoid}}) {
+    to->open = from->open;
+    to->requests = from->requests;
+    to->hits = from->hits;
+    to->misses = from->misses;
+    to->errors = from->errors;
+    to->queued = from->queued;
+  }
   bool stat_ok = res.stat == CTL_OK;
   std::string message = d.message;
   clnt_freeres(clnt_, XdrProc(xdr_ctl_status_res),
@@ -276,6 +289,51 @@ Status ControlClient::EndGrace(EndGraceResult* out) {
   r.path = Text(res.path);
   r.was_in_grace = res.was_in_grace;
   clnt_freeres(clnt_, XdrProc(xdr_ctl_end_grace_res),
+               reinterpret_cast<char*>(&res));
+  *out = std::move(r);
+  return Status::Ok();
+}
+
+size_t ControlClient::ImportRecordSize(const ImportRecord& r) {
+  // Two variable-length opaques (length word, data padded to 4) and an int.
+  return 4 + (r.id.size() + 3) / 4 * 4 + 4 + (r.princhash.size() + 3) / 4 * 4 +
+         4;
+}
+
+Status ControlClient::Import(const std::string& scope, uint64_t session,
+                             const std::vector<ImportRecord>& records,
+                             bool commit, ImportReply* out) {
+  std::vector<ctl_import_record> recs(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const ImportRecord& r = records[i];
+    recs[i].id.ctl_client_id_len = static_cast<u_int>(r.id.size());
+    recs[i].id.ctl_client_id_val = const_cast<char*>(r.id.data());
+    recs[i].princhash.princhash_len = static_cast<u_int>(r.princhash.size());
+    recs[i].princhash.princhash_val = const_cast<char*>(r.princhash.data());
+    recs[i].minor = r.minor;
+  }
+  ctl_import_args args = {};
+  args.scope = const_cast<char*>(scope.c_str());
+  args.session = session;
+  args.records.records_len = static_cast<u_int>(recs.size());
+  args.records.records_val = recs.data();
+  args.commit = commit;
+  ctl_import_res res = {};
+  Status s = Call(clnt_, path_, CTL_IMPORT, XdrProc(xdr_ctl_import_args), &args,
+                  XdrProc(xdr_ctl_import_res), &res);
+  if (!s.ok()) return s;
+  ImportReply r;
+  r.stat = static_cast<DaemonStat>(res.stat);
+  r.message = Text(res.message);
+  r.session = res.session;
+  r.staged = res.staged;
+  r.committed = res.committed;
+  r.fresh = res.fresh;
+  r.stamp = res.stamp;
+  r.imported = res.imported;
+  r.kept = res.kept;
+  r.scope = ScopeOf(res.scope);
+  clnt_freeres(clnt_, XdrProc(xdr_ctl_import_res),
                reinterpret_cast<char*>(&res));
   *out = std::move(r);
   return Status::Ok();

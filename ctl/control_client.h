@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/idmap/stats.h"
 #include "daemon/store/store.h"
 #include "daemon/util/status.h"
 
@@ -29,6 +30,9 @@ enum class DaemonStat {
   kStorage = 4,   // the database failed; nothing changed
   kNoFile = 5,    // no v4_end_grace file
   kIo = 6,        // writing v4_end_grace failed
+  kRefused = 7,   // import: the scope's grace period ended
+  kSession = 8,   // import: the session is gone
+  kTooBig = 9,    // import: more records than the daemon stages
 };
 
 struct ChannelStatus {
@@ -67,6 +71,7 @@ struct DaemonStatus {
   std::optional<StorageErrorNote> last_storage_error;
   std::vector<std::string> scopes;
   bool scopes_truncated = false;
+  idmap::IdmapStats idmap;
 };
 
 struct DumpPage {
@@ -89,6 +94,26 @@ struct EndGraceResult {
   std::string message;
   std::string path;
   bool was_in_grace = false;
+};
+
+// One record for CTL_IMPORT.
+struct ImportRecord {
+  std::string id;
+  std::string princhash;  // empty or 32 bytes
+  int minor = 0;
+};
+
+struct ImportReply {
+  DaemonStat stat = DaemonStat::kOk;
+  std::string message;
+  uint64_t session = 0;
+  int64_t staged = 0;
+  bool committed = false;
+  bool fresh = false;
+  int64_t stamp = 0;
+  int64_t imported = 0;
+  int64_t kept = 0;
+  store::ScopeRow scope;
 };
 
 class ControlClient {
@@ -114,6 +139,14 @@ class ControlClient {
   Status Purge(const std::string& scope, const std::string& id,
                PurgeResult* out);
   Status EndGrace(EndGraceResult* out);
+  // One CTL_IMPORT call: `records` for `session` (0: open one), applying
+  // the session if `commit`. The caller keeps each call's XDR under the
+  // daemon's request limit (ImportRecordSize).
+  Status Import(const std::string& scope, uint64_t session,
+                const std::vector<ImportRecord>& records, bool commit,
+                ImportReply* out);
+  // The bytes one record adds to a CTL_IMPORT call.
+  static size_t ImportRecordSize(const ImportRecord& r);
 
   const std::string& socket_path() const { return path_; }
 

@@ -1,15 +1,62 @@
 #include "ctl/daemon_conn.h"
 
+#include <sstream>
+
 #include "ctl/dispatch.h"
 #include "ctl/verbs.h"
+#include "daemon/config/helper_config.h"
 #include "daemon/control/defaults.h"
+#include "daemon/options.h"
 
 namespace nfsdh::ctl {
 
+int LoadCtlDefaults(const ParsedArgs& parsed, CtlDefaults* out,
+                    std::ostream& err) {
+  Options opts;
+  auto given = [&parsed](const char* name) -> const std::string* {
+    auto it = parsed.values.find(name);
+    return it == parsed.values.end() ? nullptr : &it->second;
+  };
+  if (const std::string* v = given("--db")) {
+    opts.db = *v;
+    opts.given.db = true;
+  }
+  if (const std::string* v = given(kCtlSocketOption.name)) {
+    opts.ctl_socket = *v;
+    opts.given.ctl_socket = true;
+  }
+  if (const std::string* v = given(kConfigOption.name)) {
+    opts.config = *v;
+    opts.given.config = true;
+  }
+  const Options before = opts;
+  config::ConfigReport report;
+  Status s = config::LoadHelperConfig(&opts, &report);
+  for (const std::string& e : report.errors)
+    err << kProgram << ": warning: " << e << " (ignored)\n";
+  if (!s.ok() && report.errors.empty()) {
+    // The file itself could not be read.
+    if (opts.given.config) {
+      err << kProgram << ": " << s.message() << "\n";
+      return kExitError;
+    }
+    err << kProgram << ": warning: " << s.message()
+        << "; using the built-in defaults\n";
+    opts = before;
+  }
+  out->db = opts.db;
+  out->ctl_socket = opts.ctl_socket;
+  return kExitOk;
+}
+
 std::string CtlSocket(const ParsedArgs& parsed) {
   auto it = parsed.values.find(kCtlSocketOption.name);
-  return it != parsed.values.end() ? it->second
-                                   : std::string(control::kDefaultSocket);
+  if (it != parsed.values.end()) return it->second;
+  CtlDefaults d;
+  std::ostringstream quiet;
+  if (LoadCtlDefaults(parsed, &d, quiet) != kExitOk)
+    return control::kDefaultSocket;
+  return d.ctl_socket;
 }
 
 int ConnectOrReport(const std::string& socket,

@@ -14,8 +14,24 @@
 namespace nfsdh::ctl {
 
 inline constexpr OptionSpec kCtlSocketOption = {"--ctl-socket", "PATH"};
+inline constexpr OptionSpec kConfigOption = {"--config", "FILE"};
 
-// The socket named by --ctl-socket, or the default.
+// Where helper-ctl finds the daemon and its database: --ctl-socket and --db
+// if given, else the keys ctl-socket and db of [nfsd-helper] in nfs.conf
+// (--config FILE, default /etc/nfs.conf, and FILE.d/*.conf, read as the
+// daemon reads them: daemon/config/helper_config.h), else the built-in
+// defaults.
+struct CtlDefaults {
+  std::string db;
+  std::string ctl_socket;
+};
+// Fills *out from `parsed` and the configuration. A problem in the file is
+// reported on `err` as a warning and that key is not used; a --config FILE
+// that cannot be read is an error (kExitError).
+int LoadCtlDefaults(const ParsedArgs& parsed, CtlDefaults* out,
+                    std::ostream& err);
+
+// The socket named by --ctl-socket, or by nfs.conf, or the default.
 std::string CtlSocket(const ParsedArgs& parsed);
 
 // Connects to the daemon for a verb that needs it. On failure says why on

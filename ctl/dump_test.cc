@@ -185,7 +185,8 @@ TEST_CASE("dump: the table shows every scope and client", "[ctl]") {
   REQUIRE(r.code == kExitOk);
   CHECK(r.err == kFallbackNote);
   std::vector<std::string> lines = Lines(r.out);
-  CHECK(lines.at(0) == "database " + db + " (schema version 1)");
+  CHECK(lines.at(0) == "database " + db + " (schema version " +
+                        std::to_string(store::kSchemaVersion) + ")");
 
   // Scopes in name order.
   size_t d = r.out.find("\nscope default\n");
@@ -292,8 +293,9 @@ TEST_CASE("dump --scope shows that scope only", "[ctl]") {
   REQUIRE(r.code == kExitOk);
   CHECK(r.err == kFallbackNote);
   CHECK(r.out ==
-        "database " + db +
-            " (schema version 1)\n"
+        "database " + db + " (schema version " +
+            std::to_string(store::kSchemaVersion) +
+            ")\n"
             "\n"
             "scope ha-1\n"
             "  boot_time         1700000000  2023-11-14T22:13:20Z\n"

@@ -42,6 +42,42 @@ std::string Cell(const std::string& s, size_t width) {
   return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
 }
 
+// The ID-mapping channels, when the daemon serves them.
+void IdmapTable(const idmap::IdmapStats& im, std::ostream& out) {
+  if (!im.enabled) {
+    out << "\n  idmap: not served (nfsd-helper runs without --idmap)\n";
+    return;
+  }
+  out << "\n  IDMAP     OPEN  REQUESTS      HITS    MISSES    ERRORS    QUEUED\n";
+  for (auto [name, s] : {std::pair{"idtoname", &im.idtoname},
+                         std::pair{"nametoid", &im.nametoid}}) {
+    out << "  " << name << "  " << (s->open ? "yes " : "no  ")
+        << Cell(std::to_string(s->requests), 10)
+        << Cell(std::to_string(s->hits), 10)
+        << Cell(std::to_string(s->misses), 10)
+        << Cell(std::to_string(s->errors), 10)
+        << Cell(std::to_string(s->queued), 10) << "\n";
+  }
+}
+
+Json IdmapJson(const idmap::IdmapStats& im) {
+  Json j;
+  j["enabled"] = im.enabled;
+  if (!im.enabled) return j;
+  for (auto [name, s] : {std::pair{"idtoname", &im.idtoname},
+                         std::pair{"nametoid", &im.nametoid}}) {
+    Json c;
+    c["open"] = s->open;
+    c["requests"] = s->requests;
+    c["hits"] = s->hits;
+    c["misses"] = s->misses;
+    c["errors"] = s->errors;
+    c["queued"] = s->queued;
+    j[name] = c;
+  }
+  return j;
+}
+
 void Table(const DaemonStatus& d, const std::string& socket,
            std::ostream& out) {
   out << "nfsd-helper " << d.version << ", pid " << d.pid << ", up since "
@@ -91,6 +127,7 @@ void Table(const DaemonStatus& d, const std::string& socket,
         << Cell(std::to_string(c.stale), 10)
         << Cell(std::to_string(c.failed), 10) << "\n";
   }
+  IdmapTable(d.idmap, out);
 }
 
 Json StatusJson(const DaemonStatus& d, const std::string& socket) {
@@ -153,6 +190,7 @@ Json StatusJson(const DaemonStatus& d, const std::string& socket) {
   j["storage_errors"] = errors;
   j["scopes"] = d.scopes;
   j["scopes_truncated"] = d.scopes_truncated;
+  j["idmap"] = IdmapJson(d.idmap);
   return j;
 }
 

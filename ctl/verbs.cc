@@ -8,7 +8,10 @@ namespace nfsdh::ctl {
 const Verb* const kVerbs[] = {
     &kDumpVerb,
     &kEndGraceVerb,
+    &kExportVerb,
     &kHelpVerb,
+    &kImportVerb,
+    &kImportNfsdcldVerb,
     &kPurgeVerb,
     &kStatusVerb,
     &kVersionVerb,

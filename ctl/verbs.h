@@ -50,7 +50,10 @@ struct Verb {
 // One descriptor per verb_<name>.cc.
 extern const Verb kDumpVerb;
 extern const Verb kEndGraceVerb;
+extern const Verb kExportVerb;
 extern const Verb kHelpVerb;
+extern const Verb kImportVerb;
+extern const Verb kImportNfsdcldVerb;
 extern const Verb kPurgeVerb;
 extern const Verb kStatusVerb;
 extern const Verb kVersionVerb;

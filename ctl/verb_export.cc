@@ -1,0 +1,200 @@
+// helper-ctl export: writes a scope's client records in the export format
+// (ctl/EXPORT-FORMAT.md), for `helper-ctl import` on the server that takes
+// the scope over (man/helper-ctl.8, HA TAKE-OVER).
+//
+// It reads the database itself, read-only, in one read transaction: the file
+// is one snapshot of the scope, and, the database being in WAL mode, reading
+// it neither blocks nor waits for a running nfsd-helper. Without --db it
+// reads the database the running daemon serves (asked over the control
+// socket), else the default one. Records are written as they are read, so a
+// large scope costs no memory. --output FILE is written to a temporary file
+// that is synced and renamed into place: FILE is whole or absent.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <memory>
+
+#include "ctl/args.h"
+#include "ctl/control_client.h"
+#include "ctl/daemon_conn.h"
+#include "ctl/dispatch.h"
+#include "ctl/export_format.h"
+#include "ctl/json_util.h"
+#include "ctl/verbs.h"
+#include "daemon/store/store.h"
+#include "daemon/util/fs.h"
+#include "nfsdfs-proto/qword.h"
+
+namespace nfsdh::ctl {
+namespace {
+
+using store::ClientRow;
+using store::Store;
+
+// Writes the scope to `out`; sets *count.
+Status WriteExport(Store& st, const std::string& scope, std::ostream& out,
+                   int64_t* count, bool* no_scope) {
+  Status s = st.BeginRead();
+  if (!s.ok()) return s;
+  std::optional<store::ScopeRow> row;
+  s = st.GetScope(scope, &row);
+  if (s.ok() && !row) *no_scope = true;
+  if (s.ok() && row) {
+    ExportHeader h;
+    h.scope = scope;
+    h.exported = time(nullptr);
+    h.source = "database";
+    out << ExportHeaderLine(h);
+    int64_t n = 0;
+    s = st.ForEachClient(scope, [&](const ClientRow& c) {
+      out << ExportRecordLine(c);
+      ++n;
+      return static_cast<bool>(out);
+    });
+    if (s.ok()) out << ExportEndLine(n);
+    *count = n;
+  }
+  st.EndRead();
+  return s;
+}
+
+// fsyncs `path` and its directory.
+Status SyncFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  int rc = fsync(fd);
+  int e = errno;
+  close(fd);
+  if (rc != 0) return Status::FromErrno("fsync " + path, e);
+  return SyncDir(DirName(path));
+}
+
+int RunExport(const std::vector<std::string>& args, std::ostream& out,
+              std::ostream& err) {
+  ParsedArgs parsed;
+  std::string error;
+  if (!ParseArgs(args,
+                 {{"--scope", "NAME"},
+                  {"--output", "FILE"},
+                  {"--db", "PATH"},
+                  kCtlSocketOption,
+                  kConfigOption,
+                  {"--json", nullptr}},
+                 &parsed, &error))
+    return UsageError(kExportVerb, error, err);
+  if (!parsed.operands.empty())
+    return UsageError(kExportVerb,
+                      "unexpected argument '" + parsed.operands[0] + "'", err);
+  if (!parsed.has("--scope"))
+    return UsageError(kExportVerb,
+                      "--scope is required: name the scope to "
+                      "export",
+                      err);
+  const std::string scope = parsed.values["--scope"];
+  std::string output =
+      parsed.has("--output") ? parsed.values["--output"] : std::string("-");
+  if (parsed.has("--json") && output == "-")
+    return UsageError(kExportVerb,
+                      "--json describes the file written; it needs --output "
+                      "FILE (the standard output carries the records)",
+                      err);
+  CtlDefaults defaults;
+  int rc = LoadCtlDefaults(parsed, &defaults, err);
+  if (rc != kExitOk) return rc;
+
+  std::string db = defaults.db;
+  if (!parsed.has("--db")) {
+    // The database the running daemon serves, if one answers.
+    std::unique_ptr<ControlClient> client;
+    DaemonStatus status;
+    Status cs = ControlClient::Connect(defaults.ctl_socket, &client);
+    if (cs.ok()) cs = client->GetStatus(&status);
+    if (cs.ok()) db = status.database;
+  }
+  std::unique_ptr<Store> st;
+  Status s = Store::Open(db, Store::Mode::kReadOnly, &st);
+  if (!s.ok()) {
+    err << kProgram << ": cannot read the database " << nfsdfs::EscapeForLog(db)
+        << ": " << s.ToString() << "\n";
+    return kExitError;
+  }
+
+  int64_t count = 0;
+  bool no_scope = false;
+  if (output == "-") {
+    s = WriteExport(*st, scope, out, &count, &no_scope);
+  } else {
+    const std::string tmp = output + ".tmp";
+    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      err << kProgram << ": cannot create " << nfsdfs::EscapeForLog(tmp) << ": "
+          << strerror(errno) << "\n";
+      return kExitError;
+    }
+    s = WriteExport(*st, scope, file, &count, &no_scope);
+    file.close();
+    if (s.ok() && !no_scope && !file) s = Status::Io("cannot write " + tmp);
+    if (s.ok() && !no_scope) s = SyncFile(tmp);
+    if (s.ok() && !no_scope && rename(tmp.c_str(), output.c_str()) != 0)
+      s = Status::FromErrno("rename " + tmp + " to " + output, errno);
+    if (s.ok() && !no_scope) s = SyncDir(DirName(output));
+    if (!s.ok() || no_scope) unlink(tmp.c_str());
+  }
+  if (no_scope) {
+    err << kProgram << ": no scope '" << nfsdfs::EscapeForLog(scope)
+        << "' in the database " << nfsdfs::EscapeForLog(db) << "\n";
+    return kExitError;
+  }
+  if (!s.ok()) {
+    err << kProgram << ": export failed: " << s.ToString() << "\n";
+    return kExitError;
+  }
+  if (output == "-") return FinishOutput(out, err);
+  if (parsed.has("--json")) {
+    Json j;
+    j["scope"] = scope;
+    j["database"] = db;
+    j["output"] = output;
+    j["format"] = kExportFormatName;
+    j["version"] = kExportFormatVersion;
+    j["clients"] = count;
+    out << DumpJson(j, 2) << "\n";
+  } else {
+    out << "exported " << count << " client record(s) of scope "
+        << nfsdfs::EscapeForLog(scope) << " from " << nfsdfs::EscapeForLog(db)
+        << " to " << nfsdfs::EscapeForLog(output) << "\n";
+  }
+  return FinishOutput(out, err, " (the export was written)");
+}
+
+}  // namespace
+
+const Verb kExportVerb = {
+    "export",
+    "write a scope's client records to a file, for import on another server",
+    "--scope NAME [--output FILE] [--db PATH] [--ctl-socket PATH] "
+    "[--config FILE] [--json]",
+    "  --scope NAME       the scope to export (required)\n"
+    "  --output FILE      write the records to FILE (atomically: it is\n"
+    "                     whole or absent); default: the standard output\n"
+    "  --db PATH          the database to read (default: the one the\n"
+    "                     running nfsd-helper serves, else the db key of\n"
+    "                     nfs.conf, else "
+    "/var/lib/nfs/nfsd-helper/state.sqlite)\n"
+    "  --ctl-socket PATH  nfsd-helper's control socket\n"
+    "                     (default /run/nfsd-helper/ctl.sock)\n"
+    "  --config FILE      nfs.conf file for the defaults (default\n"
+    "                     /etc/nfs.conf)\n"
+    "  --json             describe the file written as JSON (needs --output)\n"
+    "\n"
+    "The file is JSON lines, format \"nfsd-helper-clients\" version 1, one\n"
+    "snapshot of the scope (helper-ctl(8), EXPORT FORMAT).\n",
+    RunExport,
+};
+
+}  // namespace nfsdh::ctl
