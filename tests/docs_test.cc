@@ -7,6 +7,9 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "daemon/config/helper_config.h"
 
 namespace {
 
@@ -97,6 +100,58 @@ TEST_CASE("helper-ctl(8) documents exactly the verbs and their options",
   std::set<std::string> man_options = LongOptions(man);
   man_options.erase("--option");
   CHECK(man_options == code_options);
+}
+
+}  // namespace
+
+namespace {
+
+// The keys of [nfsd-helper] that nfsd-helper(8) lists under CONFIGURATION,
+// Keys: ".BI key " = value"".
+std::set<std::string> ManConfKeys() {
+  std::string conf = Section(ManText("nfsd-helper.8"), "CONFIGURATION");
+  size_t a = conf.find("\n.SS Keys\n");
+  REQUIRE(a != std::string::npos);
+  size_t b = conf.find("\n.SS ", a + 1);
+  std::string keys = conf.substr(a, b == std::string::npos ? b : b - a);
+  std::set<std::string> out;
+  std::regex item(R"(\n\.TP\n\.BI? ([a-z][a-z-]*) ")");
+  for (auto it = std::sregex_iterator(keys.begin(), keys.end(), item);
+       it != std::sregex_iterator(); ++it)
+    out.insert((*it)[1].str());
+  return out;
+}
+
+TEST_CASE("nfsd-helper(8) documents exactly the keys of [nfsd-helper]",
+          "[docs]") {
+  std::vector<std::string> known = nfsdh::config::KnownKeys();
+  std::set<std::string> code(known.begin(), known.end());
+  REQUIRE(code.count("db"));
+  REQUIRE(code.count("ha-callout"));
+  CHECK(ManConfKeys() == code);
+  // Every key sets the option of the same name, which --help lists.
+  std::string help = Run(std::string(NFSD_HELPER_BIN) + " --help");
+  for (const std::string& k : code) {
+    INFO(k);
+    CHECK(help.find("--" + k) != std::string::npos);
+  }
+}
+
+TEST_CASE("nfsdfs-proto(7) names the four files and every status code",
+          "[docs]") {
+  std::string man = ManText("nfsdfs-proto.7");
+  for (const char* f : {"allow_client", "create_client", "expire_client",
+                        "grace_done"}) {
+    INFO(f);
+    CHECK(Section(man, "FILES").find(std::string("\n.I ") + f + "\n") !=
+          std::string::npos);
+  }
+  std::string codes = Section(man, "STATUS CODES");
+  for (const char* c : {"0", "-22", "-116", "-5", "-93"}) {
+    INFO(c);
+    CHECK(codes.find(std::string("\n.B") + (c[0] == '0' ? " " : "R ") + c) !=
+          std::string::npos);
+  }
 }
 
 }  // namespace

@@ -263,8 +263,11 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
     CHECK_THAT(r.out, Catch::StartsWith("nfsd-helper "));
     CHECK_THAT(r.out,
                Catch::Contains("\n  socket            " + w.sock + "\n"));
-    CHECK_THAT(r.out, Catch::Contains("\n  database          " + w.db +
-                                      " (schema version 1)\n"));
+    CHECK_THAT(r.out, Catch::Contains(
+                          "\n  database          " + w.db +
+                          " (schema version " +
+                          std::to_string(nfsdh::store::kSchemaVersion) +
+                          ")\n"));
     CHECK_THAT(r.out, Catch::Contains("\n  clients           4 recorded\n"));
     CHECK_THAT(r.out, Catch::Contains("\n  grace             open since "));
     CHECK_THAT(r.out, Catch::Contains("\n  last start        instance " +
@@ -536,7 +539,8 @@ TEST_CASE("end-grace writes Y to v4_end_grace", "[ctl][scenario]") {
   std::string error;
   INFO(error);
   REQUIRE(
-      helper.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs", dir, "--db",
+      helper.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs", dir,
+                    "--cld-pipe", "none", "--db",
                     t.path() + "/state/state.sqlite", "--ctl-socket", sock},
                    {}, &error));
   INFO(helper.Stderr());
@@ -775,7 +779,8 @@ TEST_CASE("the control socket: a stale one is replaced, a live one kept",
   REQUIRE(mkdir(dir2.c_str(), 0755) == 0);
   nfsdsim::Process second;
   REQUIRE(
-      second.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs", dir2, "--db",
+      second.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs", dir2,
+                    "--cld-pipe", "none", "--db",
                     t.path() + "/state2/state.sqlite", "--ctl-socket", sock}));
   INFO(second.Stderr());
   REQUIRE(second.WaitForStderr("another nfsd-helper answers on " + sock,

@@ -69,6 +69,21 @@ void Node::StartHelper(const std::map<std::string, std::string>& env,
       mount_dir_,      "--db",         db_,       "--scope",
       scope_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  // Never the host's cld pipe: these nodes are four-file kernels.
+  if (std::find(extra_args.begin(), extra_args.end(), "--cld-pipe") ==
+      extra_args.end()) {
+    argv.push_back("--cld-pipe");
+    argv.push_back("none");
+  }
+  // Never the host's nfsdcld or nfsdcltrack database: tests that import
+  // name theirs.
+  if (std::find(extra_args.begin(), extra_args.end(), "--nfsdcld-db") ==
+      extra_args.end()) {
+    for (const char* opt : {"--nfsdcld-db", "--nfsdcltrack-db"}) {
+      argv.push_back(opt);
+      argv.push_back("none");
+    }
+  }
   // Each node's helper gets its own control socket, never the host's.
   if (std::find(extra_args.begin(), extra_args.end(), "--ctl-socket") ==
       extra_args.end()) {

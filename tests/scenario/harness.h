@@ -56,6 +56,8 @@ class Node {
   // Waits for a helper that is expected to die by itself (a failpoint).
   nfsdsim::ExitStatus WaitHelperDeath();
   bool HelperRunning();
+  // The running helper's process id (-1 if none was started).
+  pid_t HelperPid() const { return helper_ ? helper_->pid() : -1; }
   // Every line the helpers of this node logged so far, across restarts.
   std::string Log() const;
   // Waits until the running helper has logged `needle` (its stderr is read

@@ -72,7 +72,7 @@ TEST_CASE("no READY=1 while the upcall files are missing",
   nfsdsim::ProcessOptions po;
   po.env = {{"NOTIFY_SOCKET", sd.path()}};
   REQUIRE(helper.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs",
-                        t.path() + "/no-nfsd", "--db",
+                        t.path() + "/no-nfsd", "--cld-pipe", "none", "--db",
                         t.path() + "/state/state.sqlite"},
                        po));
   REQUIRE(sd.WaitFor("STATUS=waiting for " + t.path() +

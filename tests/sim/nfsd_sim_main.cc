@@ -2,12 +2,17 @@
 // a server's life, for the project's README and for a quick manual check.
 //
 //   nfsd-sim demo --helper PATH --db PATH [--mount DIR] [options]
+//   nfsd-sim nfsdcld-db --storage DIR [--story STORY] [--nfsdcld PATH]
 //
 // The demo mounts the simulated nfsd files, starts the helper on them, plays
 // two boots of an NFS server with two clients and checks that the client
 // that held state may reclaim after the restart while the expired one may
 // not. Exit status: 0 if it did, 1 if not (or on any error or timeout), 2 for
 // a usage error.
+//
+// nfsdcld-db runs Debian's nfsdcld against the simulated stock kernel's cld
+// pipe through a reboot story (tests/sim/cld_pipe_story.h) and leaves the
+// database nfsdcld wrote in DIR/main.sqlite, for migration tests.
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +30,7 @@
 
 #include "nfsdfs-proto/message.h"
 #include "nfsdfs-proto/qword.h"
+#include "tests/sim/cld_pipe_story.h"
 #include "tests/sim/process.h"
 #include "tests/sim/sim_kernel.h"
 
@@ -33,7 +39,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kUsage[] =
+const std::string kUsage =
     "usage: nfsd-sim demo --helper PATH --db PATH [--mount DIR]\n"
     "                     [--timeout SECONDS] [--helper-log FILE] [--debug]\n"
     "                     [--verbose]\n"
@@ -48,7 +54,17 @@ constexpr char kUsage[] =
     "  --timeout SECONDS  how long the kernel waits for each reply (10)\n"
     "  --helper-log FILE  write the helper's log to FILE instead of stderr\n"
     "  --debug            run the helper with --debug\n"
-    "  --verbose          also show every line crossing the nfsd files\n";
+    "  --verbose          also show every line crossing the nfsd files\n"
+    "\n"
+    "usage: nfsd-sim nfsdcld-db --storage DIR [--story STORY]\n"
+    "                           [--nfsdcld PATH]\n"
+    "\n"
+    "Runs nfsdcld against a simulated cld pipe through STORY and leaves its\n"
+    "database in DIR/main.sqlite. STORY is steps separated by ';': start,\n"
+    "stop, restart, create C, complete C, expire C, reclaim C, gracedone\n"
+    "(C: a client name, C@tag with a principal). Default story:\n"
+    "  " +
+    std::string(kDefaultDbStory) + "\n";
 
 const std::string kClientA = "Linux NFSv4.1 client-a.example.org";
 const std::string kClientB = "Linux NFSv4.0 client-b.example.org/10.0.0.2 tcp";
@@ -260,8 +276,14 @@ class Demo {
     monitor_.Start();
 
     // The helper.
-    std::vector<std::string> argv = {args_.helper, "--nfsdfs", dir,
-                                     "--db",       args_.db,   "--foreground"};
+    // Only the simulated files: never a cld pipe or an old tracker's
+    // database of the machine the demo runs on.
+    std::vector<std::string> argv = {args_.helper,    "--nfsdfs",
+                                     dir,             "--db",
+                                     args_.db,        "--foreground",
+                                     "--cld-pipe",    "none",
+                                     "--nfsdcld-db",  "none",
+                                     "--nfsdcltrack-db", "none"};
     if (args_.debug) argv.push_back("--debug");
     ProcessOptions po;
     if (args_.helper_log.empty()) {
@@ -426,24 +448,61 @@ bool ParseArgs(int argc, char** argv, Args* args, bool* help) {
   return true;
 }
 
+// nfsd-sim nfsdcld-db: see the file comment.
+int NfsdcldDb(int argc, char** argv) {
+  std::string storage, story = kDefaultDbStory, bin = kNfsdcldBin;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage.c_str(), stdout);
+      return 0;
+    }
+    if ((a == "--storage" || a == "--story" || a == "--nfsdcld") &&
+        i + 1 < argc) {
+      (a == "--storage" ? storage : a == "--story" ? story : bin) = argv[++i];
+    } else {
+      Err("unknown or incomplete argument " + a);
+      return 2;
+    }
+  }
+  if (storage.empty()) {
+    Err("--storage is required");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  std::string error;
+  StoryResult result;
+  bool ok = MakeNfsdcldDatabase(story, storage, &error, &result, bin);
+  for (const auto& line : result.transcript) Say(line);
+  if (!ok) {
+    Err("FAILED: " + error);
+    return 1;
+  }
+  Say("nfsdcld's database: " + storage + "/main.sqlite");
+  return 0;
+}
+
 int Main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "nfsdcld-db") {
+    return NfsdcldDb(argc, argv);
+  }
   if (argc < 2 || std::string(argv[1]) != "demo") {
     if (argc >= 2 &&
         (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
-      std::fputs(kUsage, stdout);
+      std::fputs(kUsage.c_str(), stdout);
       return 0;
     }
-    std::fputs(kUsage, stderr);
+    std::fputs(kUsage.c_str(), stderr);
     return 2;
   }
   Args args;
   bool help = false;
   if (!ParseArgs(argc, argv, &args, &help)) {
-    std::fputs(kUsage, stderr);
+    std::fputs(kUsage.c_str(), stderr);
     return 2;
   }
   if (help) {
-    std::fputs(kUsage, stdout);
+    std::fputs(kUsage.c_str(), stdout);
     return 0;
   }
   // Signals are taken by the monitor thread with sigtimedwait(), so they must

@@ -1,0 +1,220 @@
+// nfsd-helper --idmap, black-box: the real daemon serves the simulated
+// ID-mapping cache channels (tests/sim/cache_channel.h) next to the
+// simulated client-tracking files, mapping with the system's own users
+// (root and daemon, uid/gid 0 and 1 on every Debian system) through real
+// libnfsidmap and NSS.
+#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/scenario/harness.h"
+#include "tests/sim/cache_channel.h"
+#include "tests/sim/process.h"
+
+namespace scenario {
+namespace {
+
+using nfsdsim::IdmapCache;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kDomain[] = "test.example";
+
+// A simulated server with both the client-tracking files and the idmap
+// channels, and nfsd-helper --idmap serving them.
+struct IdmapNode {
+  TempDir tmp;
+  std::string conf = tmp.path() + "/idmapd.conf";
+  std::string rpc = tmp.path() + "/rpc";
+  std::unique_ptr<Node> node;
+  nfsdsim::CacheChannelSim idmap;
+
+  explicit IdmapNode(const std::string& extra_conf = "") {
+    std::ofstream(conf) << "[General]\nDomain = " << kDomain
+                        << "\n[Mapping]\nNobody-User = nobody\n"
+                           "Nobody-Group = nogroup\n"
+                        << extra_conf;
+    REQUIRE(mkdir(rpc.c_str(), 0755) == 0);
+    std::string err;
+    REQUIRE(idmap.Mount(rpc, &err));
+    node = std::make_unique<Node>(tmp.path() + "/nfsd", tmp.path() + "/db");
+  }
+  std::vector<std::string> Args(const std::string& timeout = "77") const {
+    return {"--idmap",          "--idmap-conf",  conf,
+            "--idmap-rpc-dir",  rpc,             "--idmap-cache-timeout",
+            timeout};
+  }
+  void Start(const std::map<std::string, std::string>& env = {}) {
+    node->StartHelper(env, Args());
+    REQUIRE(idmap.WaitForOpen(kStepTimeout));
+  }
+  nfsdsim::Downcall Ask(IdmapCache c, const std::string& type,
+                        const std::string& key) {
+    nfsdsim::IdmapTicket t = idmap.Upcall(c, "*", type, key);
+    std::optional<nfsdsim::Downcall> d = idmap.Await(t, kStepTimeout);
+    INFO(key << ": " << idmap.LastRejection(c));
+    REQUIRE(d.has_value());
+    return *d;
+  }
+  std::string Ctl(const std::string& args) {
+    std::string cmd = std::string(HELPER_CTL_BIN) + " " + args +
+                      " --ctl-socket " + tmp.path() + "/nfsd.ctl.sock";
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
+  }
+};
+
+std::string At(const char* user) { return std::string(user) + "@" + kDomain; }
+
+TEST_CASE("idmap: users and groups map both ways, unknown ones as nfsd wants",
+          "[scenario][idmap]") {
+  IdmapNode n;
+  n.Start();
+  const int64_t now = time(nullptr);
+
+  nfsdsim::Downcall d = n.Ask(IdmapCache::kIdToName, "user", "0");
+  CHECK(d.value == At("root"));
+  // now + the configured 77 s, on the wall clock.
+  CHECK(d.expiry >= now + 77);
+  CHECK(d.expiry <= now + 77 + 5);
+  CHECK(n.Ask(IdmapCache::kIdToName, "user", "1").value == At("daemon"));
+  CHECK(n.Ask(IdmapCache::kIdToName, "group", "0").value == At("root"));
+  CHECK(n.Ask(IdmapCache::kNameToId, "user", At("root")).value == "0");
+  CHECK(n.Ask(IdmapCache::kNameToId, "user", At("daemon")).value == "1");
+  CHECK(n.Ask(IdmapCache::kNameToId, "group", At("daemon")).value == "1");
+
+  // An id without a name: the nobody names (a positive entry, as rpc.idmapd
+  // answers), so the client shows "nobody".
+  CHECK(n.Ask(IdmapCache::kIdToName, "user", "3999999").value == "nobody");
+  CHECK(n.Ask(IdmapCache::kIdToName, "group", "3999999").value == "nogroup");
+  // A name without an id: a negative entry (nfsd answers NFS4ERR_BADOWNER),
+  // never nobody's id.
+  nfsdsim::Downcall neg =
+      n.Ask(IdmapCache::kNameToId, "user", At("no-such-user"));
+  CHECK_FALSE(neg.value.has_value());
+  CHECK(neg.line == "* user no-such-user@test.example " +
+                        std::to_string(neg.expiry) + "\n");
+  CHECK_FALSE(
+      n.Ask(IdmapCache::kNameToId, "group", "root@other.example").value);
+  // The authname is echoed, escapes and all.
+  nfsdsim::IdmapTicket t =
+      n.idmap.Upcall(IdmapCache::kIdToName, "my client", "user", "0");
+  auto sp = n.idmap.Await(t, kStepTimeout);
+  REQUIRE(sp);
+  CHECK(sp->authname == "my client");
+  CHECK(n.idmap.Stats(IdmapCache::kIdToName).rejected == 0);
+  CHECK(n.idmap.Stats(IdmapCache::kNameToId).rejected == 0);
+
+  // helper-ctl status reports what was answered.
+  nlohmann::json j = nlohmann::json::parse(n.Ctl("status --json"));
+  const auto& im = j.at("idmap");
+  CHECK(im.at("enabled") == true);
+  CHECK(im.at("idtoname").at("open") == true);
+  CHECK(im.at("idtoname").at("requests") == 6);
+  CHECK(im.at("idtoname").at("hits") == 4);
+  CHECK(im.at("idtoname").at("misses") == 2);
+  CHECK(im.at("nametoid").at("hits") == 3);
+  CHECK(im.at("nametoid").at("misses") == 2);
+  CHECK(im.at("nametoid").at("errors") == 0);
+  std::string table = n.Ctl("status");
+  CHECK(table.find("IDMAP") != std::string::npos);
+  n.node->StopHelper();
+}
+
+TEST_CASE("idmap: a slow name lookup does not delay client tracking",
+          "[scenario][idmap]") {
+  IdmapNode n;
+  constexpr int kSlowMs = 3000;
+  n.Start({{"LD_PRELOAD", NFSDH_SLOW_NSS_SO},
+           {"NFSDH_SLOW_NSS_NAME", "slowpoke"},
+           {"NFSDH_SLOW_NSS_MS", std::to_string(kSlowMs)}});
+  REQUIRE(n.node->k().StartInstance(1700000000).ok());
+
+  const auto t0 = Clock::now();
+  nfsdsim::IdmapTicket slow =
+      n.idmap.Upcall(IdmapCache::kNameToId, "*", "user", At("slowpoke"));
+  // Let the daemon read it and hand it to a worker.
+  REQUIRE(n.idmap.Stats(IdmapCache::kNameToId).upcalls == 1);
+  while (n.idmap.Stats(IdmapCache::kNameToId).read == 0 &&
+         Clock::now() - t0 < kStepTimeout)
+    usleep(1000);
+  const auto t_create = Clock::now();
+  nfsdsim::StatusResult created =
+      n.node->k().EstablishState("client-during-slow-lookup", Hash("p"),
+                                 Minor::kV41);
+  const auto create_done = Clock::now();
+  // The other channel is served by another worker meanwhile.
+  const auto t_other = Clock::now();
+  CHECK(n.Ask(IdmapCache::kIdToName, "user", "0").value == At("root"));
+  const auto other_done = Clock::now();
+  std::optional<nfsdsim::Downcall> d = n.idmap.Await(slow, kStepTimeout);
+  const auto slow_done = Clock::now();
+  REQUIRE(created.ok());
+  REQUIRE(d.has_value());
+  CHECK_FALSE(d->value.has_value());  // no such user: negative
+
+  using ms = std::chrono::milliseconds;
+  auto create_ms = std::chrono::duration_cast<ms>(create_done - t_create);
+  auto other_ms = std::chrono::duration_cast<ms>(other_done - t_other);
+  auto slow_ms = std::chrono::duration_cast<ms>(d->at - t0);
+  WARN("create_client answered in " << create_ms.count()
+                                    << " ms, idtoname in " << other_ms.count()
+                                    << " ms, the slow nametoid in "
+                                    << slow_ms.count() << " ms");
+  CHECK(slow_ms.count() >= kSlowMs);
+  CHECK(create_ms.count() < 1000);
+  CHECK(other_ms.count() < 1000);
+  CHECK(create_done < d->at);
+  CHECK(slow_done >= d->at);
+  n.node->StopHelper();
+}
+
+TEST_CASE("idmap: nfsd-helper refuses a channel another process serves",
+          "[scenario][idmap]") {
+  IdmapNode n;
+  // Play rpc.idmapd: hold the idtoname channel open from another process.
+  nfsdsim::Process squatter;
+  std::string err;
+  REQUIRE(squatter.Start({"/bin/sh", "-c",
+                          "exec 3<>'" + n.idmap.Path(IdmapCache::kIdToName) +
+                              "'; exec sleep 60"},
+                         {}, &err));
+  for (int i = 0; i < 1000 && n.idmap.OpenPids(IdmapCache::kIdToName).empty();
+       ++i)
+    usleep(10000);
+  REQUIRE_FALSE(n.idmap.OpenPids(IdmapCache::kIdToName).empty());
+
+  nfsdsim::Process helper;
+  std::vector<std::string> argv = {NFSD_HELPER_BIN, "--foreground",
+                                   "--nfsdfs",      n.tmp.path() + "/nfsd",
+                                   "--db",          n.tmp.path() + "/db",
+                                   "--ctl-socket",  n.tmp.path() + "/c.sock"};
+  for (const std::string& a : n.Args()) argv.push_back(a);
+  REQUIRE(helper.Start(argv, {}, &err));
+  std::optional<nfsdsim::ExitStatus> st = helper.Wait(kStepTimeout);
+  REQUIRE(st.has_value());
+  CHECK_FALSE(st->success());
+  helper.WaitForStderrEnd(kStepTimeout);
+  std::string log = helper.Stderr();
+  INFO(log);
+  CHECK(log.find("is already served by pid " +
+                 std::to_string(squatter.pid()) + " (sleep)") !=
+        std::string::npos);
+  CHECK(log.find("rpc.idmapd must not both answer it") != std::string::npos);
+  CHECK(n.idmap.Stats(IdmapCache::kNameToId).open_handles == 0);
+}
+
+}  // namespace
+}  // namespace scenario
