@@ -28,6 +28,7 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 "$top/scripts/install-deps.sh" >/dev/null
 
 cmake -S "$top/tests/fuzz" -B "$build" -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_C_COMPILER=clang \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
