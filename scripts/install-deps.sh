@@ -23,6 +23,8 @@ packages=(
   # (libclang-rt-14-dev, not pulled in without recommends), and
   # llvm-symbolizer (llvm) for readable sanitizer stack traces.
   clang libclang-rt-14-dev llvm
+  # scripts/bench.sh: perf counts the trackers' fsync calls (tests/bench/).
+  linux-perf
 )
 
 missing=()
