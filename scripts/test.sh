@@ -9,7 +9,8 @@
 # (scripts/fuzz.sh, build-fuzz/, FUZZ_SECONDS per target, default 5). Extra
 # arguments go to the first ctest run only. Before those, the patched
 # kernel module is built (scripts/build-kmod.sh) and the QEMU tests that load
-# it run (scripts/vm-test.sh --group nfsdfs). SANITIZE=0, FUZZ_SECONDS=0 or
+# it run (scripts/vm-test.sh --group nfsdfs), then the QEMU tests of
+# nfsd-helper's cld mode on the stock kernel (--group cld). SANITIZE=0, FUZZ_SECONDS=0 or
 # VM_TESTS=0 skips a stage, for a quick local run; CI runs them all.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,14 +24,22 @@ cd "$build"
 ctest --output-on-failure -j1 "$@"
 echo "test.sh: ctest took $(( $(date +%s) - start )) s"
 
-# The kernel side: the patched nfsd.ko of kernel-patches/, loaded into
-# Debian's own kernel under QEMU, with nfsd-helper serving its four files
-# (tests/vm/README.md). Fails, never skips, when QEMU cannot run.
+# The kernel side (tests/vm/README.md), both groups even if the first fails:
+# the patched nfsd.ko of kernel-patches/, loaded into Debian's own kernel
+# under QEMU, with nfsd-helper serving its four files; then Debian's stock
+# nfsd with nfsd-helper serving the cld pipe in place of nfsdcld, and the
+# NFSv4 ID mapping channels in place of rpc.idmapd. Fails,
+# never skips, when QEMU cannot run.
 if [ "${VM_TESTS:-1}" != 0 ]; then
   start=$(date +%s)
+  vm_failed=0
   "$top/scripts/build-kmod.sh"
-  NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --group nfsdfs
+  NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --group nfsdfs || vm_failed=1
   echo "test.sh: patched-kernel build and QEMU tests took $(( $(date +%s) - start )) s"
+  start=$(date +%s)
+  NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --group cld --test idmap || vm_failed=1
+  echo "test.sh: stock-kernel cld and idmap QEMU tests took $(( $(date +%s) - start )) s"
+  [ "$vm_failed" = 0 ] || { echo "test.sh: FAIL: QEMU tests failed (see above)" >&2; exit 1; }
 fi
 
 if [ "${SANITIZE:-1}" != 0 ]; then

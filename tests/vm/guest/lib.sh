@@ -14,6 +14,8 @@ PIPEFS=/var/lib/nfs/rpc_pipefs
 # TRACKER_MODE=nfsdfs (set by the nfsdfs-* tests): nfsd-helper ($NFSD_HELPER)
 # serves the four client tracking files of the nfsd filesystem, which only the
 # patched nfsd of kernel-patches/ ($NFSD_KO, loaded by stage2.sh) has.
+# TRACKER_MODE=helper-cld (the cld-* tests): nfsd-helper ($NFSD_HELPER) serves
+# the stock kernel's cld pipe, as a drop-in for nfsdcld.
 : "${TRACKER_MODE:=cld}"
 HELPER_DB=/var/lib/nfs/nfsd-helper/state.sqlite
 if [ "$TRACKER_MODE" = nfsdfs ]; then
@@ -22,6 +24,11 @@ if [ "$TRACKER_MODE" = nfsdfs ]; then
 	TRACKER_WATCH_DESC=/proc/fs/nfsd/allow_client
 	TRACKER_PIPE_DESC=/proc/fs/nfsd/allow_client
 else
+	# helper-cld: nfsd-helper on the cld pipe (the cld-* tests). No import:
+	# /var/lib/nfs is a fresh tmpfs, and a test that imports says so.
+	if [ "$TRACKER_MODE" = helper-cld ]; then
+		TRACKER_CMD="${NFSD_HELPER:-nfsd-helper} -F -d --nfsdfs none --cld-pipe $PIPEFS/nfsd/cld --db $HELPER_DB --ctl-socket /run/nfsd-helper/ctl.sock --nfsdcld-db none --nfsdcltrack-db none"
+	fi
 	TRACKER_CHOSEN='Using nfsdcld client tracking operations'
 	TRACKER_WATCH_DESC=$PIPEFS/nfsd
 	TRACKER_PIPE_DESC=$PIPEFS/nfsd/cld
@@ -143,4 +150,79 @@ export_tmpfs() {
 	exportfs -o rw,fsid=0,no_root_squash,no_subtree_check,insecure,sync "127.0.0.1:$EXPORT" || return 1
 	rpcbind -w 2>/dev/null || rpcbind || return 1
 	rpc.mountd -N 2 -N 3 || return 1
+}
+
+# --- the tracker's records and log -------------------------------------------
+# tracker_db_ids: the client ids the tracker would allow at the next start,
+# one per line: nfsd-helper's v4clients (helper-cld, nfsdfs), or the table of
+# nfsdcld's current epoch.
+NFSDCLD_DB=/var/lib/nfs/nfsdcld/main.sqlite
+tracker_db_ids() {
+	local cur
+	if [ "$TRACKER_MODE" = cld ]; then
+		[ -r "$NFSDCLD_DB" ] || return 0
+		cur=$(sqlite3 -readonly "$NFSDCLD_DB" "select printf('rec-%016x', current) from grace;" 2>/dev/null)
+		[ -n "$cur" ] || return 0
+		sqlite3 -readonly "$NFSDCLD_DB" "select cast(id as text) from \"$cur\";" 2>/dev/null | tr -d '\0'
+	else
+		[ -r "$HELPER_DB" ] || return 0
+		sqlite3 -readonly "$HELPER_DB" "select cast(id as text) from v4clients where scope = 'default';" 2>/dev/null | tr -d '\0'
+	fi
+}
+# tracker_db_has PATTERN: an id matching the grep -E PATTERN is recorded.
+tracker_db_has() { tracker_db_ids | grep -qE "$1"; }
+tracker_db_info() { info "tracker records $1: $(tracker_db_ids | tr '\n' '|')"; }
+# tracker_log_count PATTERN: lines of the tracker's log matching it.
+tracker_log_count() { grep -cE "$1" "$R/tracker.log" 2>/dev/null || true; }
+
+# tracker_chosen_check SUFFIX MARK: the kernel chose the tracker after MARK,
+# with no tracking error and no fallback.
+tracker_chosen_check() {
+	local sfx=$1 seg chosen
+	seg=$(nfsd_lines_since "$2")
+	chosen=$(grep -E 'Using .*(client tracking operations|state recovery directory)' <<<"$seg" | sed 's/^\[[^]]*\] //' | tr '\n' '|')
+	if grep -q "$TRACKER_CHOSEN" <<<"$seg" && ! grep -q 'UMH upcall\|legacy client tracking\|state recovery directory' <<<"$seg"; then
+		pass "tracker-chosen-$sfx" "dmesg: $chosen"
+	else
+		fail "tracker-chosen-$sfx" "the kernel did not choose the tracker ($TRACKER_CHOSEN); NFSD lines: $(tr '\n' '|' <<<"$seg")"
+	fi
+	if grep -q 'Unable to initialize client recovery tracking' <<<"$seg"; then
+		fail "no-tracking-error-$sfx" "$(grep 'Unable to initialize' <<<"$seg" | tr '\n' '|')"
+	fi
+}
+
+# --- lock holders (tests/vm/guest/locktool.py) --------------------------------
+# lock_hold NAME FILE [PREFIX...]: a holder process locking FILE, run under
+# PREFIX (e.g. nsenter into another client's namespaces); controlled through
+# /tmp/NAME. lock_state NAME prints its state line.
+lock_hold() {
+	local name=$1 file=$2
+	shift 2
+	rm -rf "/tmp/$name" && mkdir -p "/tmp/$name"
+	"$@" "$PY" "$LOCKTOOL" hold "$file" "/tmp/$name" >>"$R/test.log" 2>&1 &
+}
+lock_state() { cat "/tmp/$1/state" 2>/dev/null; }
+lock_locked() { case "$(lock_state "$1")" in locked*) return 0 ;; esac; return 1; }
+lock_pid() { lock_state "$1" | sed -n 's/^locked //p'; }
+# lock_io NAME TAG: pwrite+fsync+pread on the holder's locked fd; prints "ok"
+# or "error ERRNO ...". Waits for hard-mounted clients to recover.
+lock_io() {
+	touch "/tmp/$1/io-$2"
+	if wait_for "${3:-120}" test -e "/tmp/$1/io-$2.result"; then cat "/tmp/$1/io-$2.result"; else echo "no answer within ${3:-120}s"; fi
+}
+# lock_try CHECK DETAIL FILE EXPECT [PREFIX...]: one non-blocking lock attempt
+# on FILE (from the client PREFIX runs in); PASS if the answer starts with
+# EXPECT (CONFLICT or ACQUIRED).
+lock_try() {
+	local name=$1 detail=$2 file=$3 want=$4 out
+	shift 4
+	out=$(timeout 60 "$@" "$PY" "$LOCKTOOL" try "$file" 2>&1)
+	case "$out" in
+	"$want"*) pass "$name" "$detail: $out" ;;
+	*) fail "$name" "$detail: expected $want, got '${out:-timeout}'" ;;
+	esac
+}
+lock_release() {
+	touch "/tmp/$1/release"
+	wait_for 60 bash -c "grep -q released /tmp/$1/state 2>/dev/null"
 }
