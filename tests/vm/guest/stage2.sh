@@ -68,7 +68,9 @@ watchdog=$!
 
 # Writable scratch areas on top of the read-only host root.
 mount -t tmpfs -o mode=0755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays the overlay's (writable, gone at power-off) and not a fresh
+# tmpfs: the project tree under test may itself live under the host's /tmp
+# (a CI clone), and the guest loads nfsd.ko and runs nfsd-helper from there.
 mount -t tmpfs -o mode=0755 tmpfs /var/lib/nfs
 # No /var/lib/nfs/v4recovery: the kernel's legacy tracker has no directory.
 mkdir -p /run/lock /var/lib/nfs/rpc_pipefs /var/lib/nfs/sm
