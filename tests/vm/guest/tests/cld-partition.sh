@@ -85,6 +85,8 @@ if wait_for $((NFSD_TIME * 4)) courtesy; then
 else
 	fail courtesy "no courtesy client $(since "$t_cut")s after the cut: $(grep -h 'name\|status' /proc/fs/nfsd/clients/*/info 2>/dev/null | tr '\n' ' ')"
 fi
+# nfsdfs-partition first lets the expiry fail (partition_expire_fails).
+if declare -F partition_expire_fails >/dev/null; then partition_expire_fails; fi
 # The conflicting request expires the courtesy client and is then granted.
 got=""
 for i in 1 2 3 4 5; do
