@@ -7,7 +7,6 @@
 
 #include <fuse_lowlevel.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +14,7 @@
 #include <deque>
 
 #include "nfsdfs-proto/qword.h"
+#include "tests/sim/fuse_loop.h"
 
 namespace nfsdsim {
 namespace {
@@ -104,10 +104,8 @@ struct CacheChannelSim::Impl {
   std::string dir;
   bool init_done = false;
 
-  std::mutex mount_mu;
-  fuse_session* se = nullptr;
-  int wake_fd = -1;
-  std::thread thread;
+  std::mutex mount_mu;  // serializes Mount/Unmount, guards loop; before mu
+  FuseLoop loop;
 
   void NotifyLocked(IdmapCache c) {
     for (auto& [fh, h] : handles) {
@@ -186,8 +184,8 @@ struct CacheChannelOps {
     {
       std::lock_guard<std::mutex> lk(im->mu);
       fh = im->next_fh++;
-      im->handles[fh] = {static_cast<IdmapCache>(which),
-                         fuse_req_ctx(req)->pid, nullptr};
+      im->handles[fh] = {static_cast<IdmapCache>(which), fuse_req_ctx(req)->pid,
+                         nullptr};
       ++im->stats[which].open_handles;
       im->cv.notify_all();
     }
@@ -246,9 +244,9 @@ struct CacheChannelOps {
         Downcall d;
         d.line.assign(buf, size);
         d.at = Clock::now();
-        std::string why = size > 8191 ? "too long"
-                                      : ParseDowncall(h->second.cache,
-                                                      d.line, &d);
+        std::string why = size > 8191
+                              ? "too long"
+                              : ParseDowncall(h->second.cache, d.line, &d);
         if (!why.empty()) {
           ++im->stats[c].rejected;
           im->last_rejection[c] = why + ": " + nfsdfs::EscapeForLog(d.line);
@@ -326,52 +324,19 @@ bool CacheChannelSim::Mount(const std::string& dir, std::string* error) {
   };
   Impl& im = *impl_;
   std::lock_guard<std::mutex> mlk(im.mount_mu);
-  if (im.se) return fail("already mounted");
+  if (im.loop.mounted()) return fail("already mounted");
   static const fuse_lowlevel_ops kOps = CacheChannelOps::Make();
   std::string opts = "default_permissions,fsname=idmap-sim,subtype=idmap-sim";
   if (geteuid() == 0) opts += ",allow_other";
-  fuse_args args = FUSE_ARGS_INIT(0, nullptr);
-  if (fuse_opt_add_arg(&args, "idmap-sim") != 0 ||
-      fuse_opt_add_arg(&args, "-o") != 0 ||
-      fuse_opt_add_arg(&args, opts.c_str()) != 0) {
-    fuse_opt_free_args(&args);
-    return fail("out of memory");
-  }
-  im.se = fuse_session_new(&args, &kOps, sizeof kOps, &im);
-  fuse_opt_free_args(&args);
-  if (!im.se) return fail("fuse_session_new failed");
-  if (fuse_session_mount(im.se, dir.c_str()) != 0) {
-    fuse_session_destroy(im.se);
-    im.se = nullptr;
-    return fail("cannot mount FUSE on " + dir);
-  }
-  im.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  {
+  auto before_loop = [&] {
     std::lock_guard<std::mutex> lk(im.mu);
     im.dir = dir;
     im.init_done = false;
+  };
+  if (!im.loop.Mount(dir, kOps, sizeof kOps, &im, "idmap-sim", opts,
+                     before_loop, error)) {
+    return false;
   }
-  fuse_session* se = im.se;
-  int wake = im.wake_fd;
-  im.thread = std::thread([se, wake] {
-    fuse_buf buf;
-    memset(&buf, 0, sizeof buf);
-    const int fd = fuse_session_fd(se);
-    for (;;) {
-      pollfd p[2] = {{fd, POLLIN, 0}, {wake, POLLIN, 0}};
-      if (poll(p, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      if (p[1].revents) break;
-      if (!p[0].revents) continue;
-      int res = fuse_session_receive_buf(se, &buf);
-      if (res == -EINTR || res == -EAGAIN) continue;
-      if (res <= 0) break;
-      fuse_session_process_buf(se, &buf);
-    }
-    free(buf.mem);
-  });
   std::unique_lock<std::mutex> lk(im.mu);
   if (!im.cv.wait_for(lk, std::chrono::seconds(10),
                       [&] { return im.init_done; })) {
@@ -384,22 +349,16 @@ bool CacheChannelSim::Mount(const std::string& dir, std::string* error) {
 void CacheChannelSim::Unmount() {
   Impl& im = *impl_;
   std::lock_guard<std::mutex> mlk(im.mount_mu);
-  if (!im.se) return;
-  uint64_t one = 1;
-  (void)!write(im.wake_fd, &one, sizeof one);
-  im.thread.join();
-  {
+  if (!im.loop.mounted()) return;
+  // Unlike SimKernel and CldPipe, the open-file table is kept; only its poll
+  // handles go with the session.
+  im.loop.Unmount([&im] {
     std::lock_guard<std::mutex> lk(im.mu);
     for (auto& [fh, h] : im.handles) {
       if (h.ph) fuse_pollhandle_destroy(h.ph);
       h.ph = nullptr;
     }
-  }
-  fuse_session_unmount(im.se);
-  fuse_session_destroy(im.se);
-  im.se = nullptr;
-  close(im.wake_fd);
-  im.wake_fd = -1;
+  });
   std::lock_guard<std::mutex> lk(im.mu);
   im.dir.clear();
   im.cv.notify_all();

@@ -9,7 +9,6 @@
 #include <fuse_lowlevel.h>
 #include <linux/nfsd/cld.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,12 +107,6 @@ struct CldPipe::Handle {
   std::shared_ptr<Upcall> partial;  // filp->private_data
   size_t copied = 0;
   fuse_pollhandle* ph = nullptr;
-};
-
-struct CldPipe::FuseState {
-  fuse_session* se = nullptr;
-  int wake_fd = -1;
-  std::thread thread;
 };
 
 // ---- FUSE callbacks ---------------------------------------------------------
@@ -332,71 +325,24 @@ bool CldPipe::Mount(const std::string& dir, std::string* error) {
     return false;
   };
   std::lock_guard<std::mutex> mlk(mount_mu_);
-  if (fuse_) return fail("already mounted on " + mount_dir());
+  if (fuse_.mounted()) return fail("already mounted on " + mount_dir());
   static const fuse_lowlevel_ops kOps = CldFuseOps::Make();
   std::string opts = "default_permissions,fsname=rpc_pipefs-sim,subtype=cld";
   if (geteuid() == 0) opts += ",allow_other";
-  fuse_args args = FUSE_ARGS_INIT(0, nullptr);
-  if (fuse_opt_add_arg(&args, "cld-sim") != 0 ||
-      fuse_opt_add_arg(&args, "-o") != 0 ||
-      fuse_opt_add_arg(&args, opts.c_str()) != 0) {
-    fuse_opt_free_args(&args);
-    return fail("out of memory");
-  }
-  auto fs = std::make_unique<FuseState>();
-  fs->se = fuse_session_new(&args, &kOps, sizeof(kOps), this);
-  fuse_opt_free_args(&args);
-  if (fs->se == nullptr) return fail("fuse_session_new failed");
-  if (fuse_session_mount(fs->se, dir.c_str()) != 0) {
-    fuse_session_destroy(fs->se);
-    return fail("cannot mount FUSE on " + dir + " (see libfuse's message)");
-  }
-  fs->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fs->wake_fd < 0) {
-    int e = errno;
-    fuse_session_unmount(fs->se);
-    fuse_session_destroy(fs->se);
-    return fail(std::string("eventfd: ") + strerror(e));
-  }
-  {
+  auto before_loop = [&] {
     std::lock_guard<std::mutex> lk(mu_);
     mount_dir_ = dir;
     init_done_ = false;
+  };
+  if (!fuse_.Mount(dir, kOps, sizeof(kOps), this, "cld-sim", opts, before_loop,
+                   error)) {
+    return false;
   }
-  fuse_session* se = fs->se;
-  int wake_fd = fs->wake_fd;
-  // Our own loop, so that Unmount() can stop it while files stay open.
-  fs->thread = std::thread([se, wake_fd] {
-    fuse_buf buf;
-    memset(&buf, 0, sizeof(buf));
-    const int fd = fuse_session_fd(se);
-    while (true) {
-      pollfd p[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-      if (poll(p, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      if (p[1].revents != 0) break;
-      if (p[0].revents == 0) continue;
-      int res = fuse_session_receive_buf(se, &buf);
-      if (res == -EINTR || res == -EAGAIN) continue;
-      if (res <= 0) break;
-      fuse_session_process_buf(se, &buf);
-    }
-    free(buf.mem);
-  });
-  fuse_ = std::move(fs);
   std::unique_lock<std::mutex> lk(mu_);
   if (!cv_.wait_for(lk, std::chrono::seconds(10), [&] { return init_done_; })) {
     mount_dir_.clear();
     lk.unlock();
-    uint64_t one = 1;
-    (void)!write(fuse_->wake_fd, &one, sizeof(one));
-    fuse_->thread.join();
-    fuse_session_unmount(fuse_->se);
-    fuse_session_destroy(fuse_->se);
-    close(fuse_->wake_fd);
-    fuse_.reset();
+    fuse_.Unmount();
     return fail("FUSE_INIT did not arrive within 10 s");
   }
   return true;
@@ -411,11 +357,7 @@ void CldPipe::OnInit() {
 void CldPipe::Unmount() {
   if (PipeExists()) RemovePipe();
   std::lock_guard<std::mutex> mlk(mount_mu_);
-  if (!fuse_) return;
-  uint64_t one = 1;
-  (void)!write(fuse_->wake_fd, &one, sizeof(one));
-  fuse_->thread.join();
-  {
+  fuse_.Unmount([this] {
     std::lock_guard<std::mutex> lk(mu_);
     for (auto& [fh, h] : handles_) {
       if (h->ph) fuse_pollhandle_destroy(h->ph);
@@ -427,11 +369,7 @@ void CldPipe::Unmount() {
     pipe_.reset();
     mount_dir_.clear();
     cv_.notify_all();
-  }
-  fuse_session_unmount(fuse_->se);
-  fuse_session_destroy(fuse_->se);
-  close(fuse_->wake_fd);
-  fuse_.reset();
+  });
 }
 
 std::string CldPipe::mount_dir() const {

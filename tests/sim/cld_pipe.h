@@ -70,6 +70,7 @@
 #include <vector>
 
 #include "nfsdfs-proto/cld.h"
+#include "tests/sim/fuse_loop.h"
 #include "tests/sim/sim_kernel.h"
 
 namespace nfsdsim {
@@ -221,7 +222,6 @@ class CldPipe {
   struct Upcall;
   struct Pipe;
   struct Handle;
-  struct FuseState;
   friend struct CldFuseOps;  // the FUSE callbacks in cld_pipe.cc
 
   using Clock = std::chrono::steady_clock;
@@ -284,8 +284,10 @@ class CldPipe {
   CldPipeStats stats_;
   std::vector<std::string> log_queue_;
 
+  // mount_mu_ serializes Mount/Unmount and guards fuse_. Lock order:
+  // mount_mu_, then mu_.
   std::mutex mount_mu_;
-  std::unique_ptr<FuseState> fuse_;
+  FuseLoop fuse_;
   std::string mount_dir_;   // guarded by mu_
   bool init_done_ = false;  // guarded by mu_
 };

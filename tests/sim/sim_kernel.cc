@@ -9,7 +9,6 @@
 
 #include <fuse_lowlevel.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,12 +118,6 @@ struct SimKernel::ChannelState {
   uint64_t next_seq = 1;
   ChannelStats stats;  // counters; current values are computed
   std::string last_rejection;
-};
-
-struct SimKernel::FuseState {
-  fuse_session* se = nullptr;
-  int wake_fd = -1;  // eventfd: tells the FUSE thread to stop
-  std::thread thread;
 };
 
 // ---- FUSE callbacks ---------------------------------------------------------
@@ -369,7 +362,7 @@ bool SimKernel::Mount(const std::string& dir, std::string* error) {
     return false;
   };
   std::lock_guard<std::mutex> mlk(mount_mu_);
-  if (fuse_) return fail("already mounted on " + mount_dir());
+  if (fuse_.mounted()) return fail("already mounted on " + mount_dir());
 
   static const fuse_lowlevel_ops kOps = FuseOps::Make();
   // default_permissions: the kernel enforces mode 0600 / owner root, as for
@@ -377,58 +370,15 @@ bool SimKernel::Mount(const std::string& dir, std::string* error) {
   // root open the files whoever the mounting process is.
   std::string opts = "default_permissions,fsname=nfsd-sim,subtype=nfsd-sim";
   if (geteuid() == 0) opts += ",allow_other";
-  fuse_args args = FUSE_ARGS_INIT(0, nullptr);
-  if (fuse_opt_add_arg(&args, "nfsd-sim") != 0 ||
-      fuse_opt_add_arg(&args, "-o") != 0 ||
-      fuse_opt_add_arg(&args, opts.c_str()) != 0) {
-    fuse_opt_free_args(&args);
-    return fail("out of memory");
-  }
-  auto fs = std::make_unique<FuseState>();
-  fs->se = fuse_session_new(&args, &kOps, sizeof(kOps), this);
-  fuse_opt_free_args(&args);
-  if (fs->se == nullptr) return fail("fuse_session_new failed");
-  if (fuse_session_mount(fs->se, dir.c_str()) != 0) {
-    fuse_session_destroy(fs->se);
-    return fail("cannot mount FUSE on " + dir + " (see libfuse's message)");
-  }
-  fs->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fs->wake_fd < 0) {
-    int e = errno;
-    fuse_session_unmount(fs->se);
-    fuse_session_destroy(fs->se);
-    return fail(std::string("eventfd: ") + strerror(e));
-  }
-  {
+  auto before_loop = [&] {
     std::lock_guard<std::mutex> lk(mu_);
     mount_dir_ = dir;
     init_done_ = false;
+  };
+  if (!fuse_.Mount(dir, kOps, sizeof(kOps), this, "nfsd-sim", opts, before_loop,
+                   error)) {
+    return false;
   }
-  // Our own loop instead of fuse_session_loop(), so that Unmount() can stop
-  // it with the eventfd even while the helper keeps the files open (then no
-  // FUSE request would arrive to wake a blocked read of /dev/fuse).
-  fuse_session* se = fs->se;
-  int wake_fd = fs->wake_fd;
-  fs->thread = std::thread([se, wake_fd] {
-    fuse_buf buf;
-    memset(&buf, 0, sizeof(buf));
-    const int fd = fuse_session_fd(se);
-    while (true) {
-      pollfd p[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-      if (poll(p, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      if (p[1].revents != 0) break;
-      if (p[0].revents == 0) continue;
-      int res = fuse_session_receive_buf(se, &buf);
-      if (res == -EINTR || res == -EAGAIN) continue;
-      if (res <= 0) break;  // -ENODEV: unmounted behind our back
-      fuse_session_process_buf(se, &buf);
-    }
-    free(buf.mem);
-  });
-  fuse_ = std::move(fs);
 
   // The kernel sends FUSE_INIT at mount time; wait for it so that a helper
   // started right after Mount() finds a working file system.
@@ -436,13 +386,7 @@ bool SimKernel::Mount(const std::string& dir, std::string* error) {
   if (!cv_.wait_for(lk, std::chrono::seconds(10), [&] { return init_done_; })) {
     lk.unlock();
     // Unmount() takes mount_mu_, which we hold: do its work inline.
-    uint64_t one = 1;
-    (void)!write(fuse_->wake_fd, &one, sizeof(one));
-    fuse_->thread.join();
-    fuse_session_unmount(fuse_->se);
-    fuse_session_destroy(fuse_->se);
-    close(fuse_->wake_fd);
-    fuse_.reset();
+    fuse_.Unmount();
     std::lock_guard<std::mutex> lk2(mu_);
     mount_dir_.clear();
     return fail("FUSE_INIT did not arrive within 10 s");
@@ -458,14 +402,13 @@ void SimKernel::OnInit() {
 
 void SimKernel::Unmount() {
   std::lock_guard<std::mutex> mlk(mount_mu_);
-  if (!fuse_) return;
-  uint64_t one = 1;
-  (void)!write(fuse_->wake_fd, &one, sizeof(one));
-  fuse_->thread.join();
-  {
+  // After the loop stopped: nobody can release these files any more, since
+  // closing /dev/fuse aborts the connection and the kernel sends nothing
+  // after that. Then FuseLoop closes /dev/fuse (the helper's open files fail
+  // with ENOTCONN) and detaches the mount (lazily, so that it cannot block
+  // on those files).
+  fuse_.Unmount([this] {
     std::lock_guard<std::mutex> lk(mu_);
-    // Nobody can release these files any more: closing /dev/fuse below
-    // aborts the connection, and the kernel sends nothing after that.
     for (auto& [fh, h] : handles_) {
       if (h->ph) fuse_pollhandle_destroy(h->ph);
     }
@@ -476,13 +419,7 @@ void SimKernel::Unmount() {
     LogLocked("unmount " + mount_dir_);
     mount_dir_.clear();
     cv_.notify_all();
-  }
-  // Closes /dev/fuse (the helper's open files then fail with ENOTCONN) and
-  // detaches the mount (lazily, so that it cannot block on those files).
-  fuse_session_unmount(fuse_->se);
-  fuse_session_destroy(fuse_->se);
-  close(fuse_->wake_fd);
-  fuse_.reset();
+  });
 }
 
 bool SimKernel::mounted() const {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "nfsdfs-proto/message.h"
+#include "tests/sim/fuse_loop.h"
 
 namespace nfsdsim {
 
@@ -248,7 +249,6 @@ class SimKernel {
   struct Request;
   struct Handle;
   struct ChannelState;
-  struct FuseState;
   friend struct FuseOps;  // the FUSE callbacks in sim_kernel.cc
 
   using Clock = std::chrono::steady_clock;
@@ -299,9 +299,10 @@ class SimKernel {
   std::map<std::string, std::string> allow_;
   std::map<std::string, Minor> recorded_;
 
-  // FUSE. mount_mu_ serializes Mount/Unmount; fuse_ is set while mounted.
+  // FUSE. mount_mu_ serializes Mount/Unmount and guards fuse_. Lock order:
+  // mount_mu_, then mu_.
   std::mutex mount_mu_;
-  std::unique_ptr<FuseState> fuse_;
+  FuseLoop fuse_;
   std::string mount_dir_;   // guarded by mu_
   bool init_done_ = false;  // guarded by mu_
 
