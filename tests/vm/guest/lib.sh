@@ -90,9 +90,12 @@ dmesg_since() { dmesg | sed -n "/vmtest: mark $1\$/,\$p"; }
 nfsd_lines_since() { dmesg_since "$1" | grep -E 'NFSD|nfsd|NFS:|nfs4|lockd|vmtest: mark' || true; }
 
 # Lease and grace time can only be set while nfsd is not running.
+# nfsd_set_times LEASE [GRACE]: GRACE defaults to LEASE.
 nfsd_set_times() {
-	local t=$1 f
+	local lease=$1 grace=${2:-$1} f t
 	for f in nfsv4leasetime nfsv4gracetime; do
+		t=$lease
+		[ "$f" = nfsv4gracetime ] && t=$grace
 		if ! echo "$t" >/proc/fs/nfsd/$f 2>/dev/null; then
 			return 1
 		fi
