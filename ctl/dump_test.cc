@@ -113,12 +113,7 @@ void WriteFixture(const std::string& db) {
   REQUIRE(st->Commit().ok());
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using nfsdh::ctl::testing::ReadFile;
 
 json ParseJson(const std::string& text) {
   json j;
@@ -186,7 +181,7 @@ TEST_CASE("dump: the table shows every scope and client", "[ctl]") {
   CHECK(r.err == kFallbackNote);
   std::vector<std::string> lines = Lines(r.out);
   CHECK(lines.at(0) == "database " + db + " (schema version " +
-                        std::to_string(store::kSchemaVersion) + ")");
+                           std::to_string(store::kSchemaVersion) + ")");
 
   // Scopes in name order.
   size_t d = r.out.find("\nscope default\n");

@@ -4,22 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/util/fs.h"
+#include "nfsdfs-proto/qword.h"
 
 namespace nfsdh::ctl {
 namespace {
 
 using OJson = nlohmann::ordered_json;
-
-std::string Hex(const std::string& bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string h;
-  h.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    h += kDigits[c >> 4];
-    h += kDigits[c & 15];
-  }
-  return h;
-}
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -62,9 +52,9 @@ std::string ExportHeaderLine(const ExportHeader& h) {
 
 std::string ExportRecordLine(const store::ClientRow& c) {
   OJson j;
-  j["id"] = Hex(c.id);
-  j["princhash"] =
-      c.princhash.empty() ? OJson(nullptr) : OJson(Hex(c.princhash));
+  j["id"] = nfsdfs::HexString(c.id);
+  j["princhash"] = c.princhash.empty() ? OJson(nullptr)
+                                       : OJson(nfsdfs::HexString(c.princhash));
   j["minor"] = c.minor;
   return j.dump() + "\n";
 }
@@ -192,8 +182,9 @@ Status ExportReader::Next(store::ClientRow* out, bool* end) {
     return Error("\"minor\" must be 0 (NFSv4.0) or 1 (NFSv4.1 and later)");
   c.minor = j["minor"].get<int>();
   if (last_id_ && !(*last_id_ < c.id))
-    return Error(*last_id_ == c.id ? "a second record of client " + Hex(c.id)
-                                   : "records are not in increasing id order");
+    return Error(*last_id_ == c.id
+                     ? "a second record of client " + nfsdfs::HexString(c.id)
+                     : "records are not in increasing id order");
   last_id_ = c.id;
   ++records_;
   *out = std::move(c);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon/util/log.h"
+#include "nfsdfs-proto/qword.h"
 
 extern char** environ;
 
@@ -19,17 +20,6 @@ namespace nfsdh::callout {
 
 const char* KindName(Kind k) {
   return k == Kind::kAddClient ? "add-client" : "del-client";
-}
-
-std::string HexId(const std::string& id) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string h;
-  h.reserve(id.size() * 2);
-  for (unsigned char c : id) {
-    h += kDigits[c >> 4];
-    h += kDigits[c & 15];
-  }
-  return h;
 }
 
 Callout::Callout(struct event_base* base, std::string program,
@@ -72,7 +62,7 @@ bool Callout::Enqueue(Event ev) {
           "ha-callout: queue full (%zu events): %s %s %s not run "
           "(%llu dropped so far)",
           max_queue_, KindName(ev.kind), ev.scope.c_str(),
-          HexId(ev.client_id).c_str(),
+          nfsdfs::HexString(ev.client_id).c_str(),
           static_cast<unsigned long long>(dropped_));
     }
     return false;
@@ -87,7 +77,7 @@ void Callout::RunNext() {
     running_ = std::move(queue_.front());
     queue_.pop_front();
     killed_ = false;
-    const std::string hex = HexId(running_.client_id);
+    const std::string hex = nfsdfs::HexString(running_.client_id);
     std::vector<char*> argv = {const_cast<char*>(program_.c_str()),
                                const_cast<char*>(KindName(running_.kind)),
                                const_cast<char*>(running_.scope.c_str()),
@@ -127,7 +117,8 @@ void Callout::RunNext() {
 
 void Callout::Finish(Outcome::End end, int code) {
   const std::string what = program_ + " " + KindName(running_.kind) + " " +
-                           running_.scope + " " + HexId(running_.client_id);
+                           running_.scope + " " +
+                           nfsdfs::HexString(running_.client_id);
   switch (end) {
     case Outcome::End::kExited:
       if (code == 0)

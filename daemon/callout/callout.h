@@ -110,9 +110,6 @@ class Callout {
   std::function<void(const Outcome&)> on_outcome_;
 };
 
-// The hex form of a client id, as the callout receives it.
-std::string HexId(const std::string& id);
-
 }  // namespace nfsdh::callout
 
 #endif  // DAEMON_CALLOUT_CALLOUT_H_

@@ -26,6 +26,7 @@
 
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
+#include "nfsdfs-proto/qword.h"
 #include "tests/scenario/harness.h"
 
 namespace scenario {
@@ -40,22 +41,7 @@ const std::string kB = "Linux NFSv4.0 client-b.example.org/10.0.0.2 tcp";
 const std::string kC = std::string("\x00\x01\xfe\xff binary\n", 13);
 const std::string kD = "client-d";
 
-std::string Hex(const std::string& bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string h;
-  for (unsigned char c : bytes) {
-    h += kDigits[c >> 4];
-    h += kDigits[c & 15];
-  }
-  return h;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using nfsdh::ctl::testing::ReadFile;
 
 json Parse(const Result& r) {
   INFO(r.out << r.err);
@@ -263,11 +249,10 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
     CHECK_THAT(r.out, Catch::StartsWith("nfsd-helper "));
     CHECK_THAT(r.out,
                Catch::Contains("\n  socket            " + w.sock + "\n"));
-    CHECK_THAT(r.out, Catch::Contains(
-                          "\n  database          " + w.db +
-                          " (schema version " +
-                          std::to_string(nfsdh::store::kSchemaVersion) +
-                          ")\n"));
+    CHECK_THAT(
+        r.out,
+        Catch::Contains("\n  database          " + w.db + " (schema version " +
+                        std::to_string(nfsdh::store::kSchemaVersion) + ")\n"));
     CHECK_THAT(r.out, Catch::Contains("\n  clients           4 recorded\n"));
     CHECK_THAT(r.out, Catch::Contains("\n  grace             open since "));
     CHECK_THAT(r.out, Catch::Contains("\n  last start        instance " +
@@ -293,7 +278,9 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
     CHECK(j["scopes"][0]["client_count"] == 4);
     std::set<std::string> ids;
     for (const json& c : j["scopes"][0]["clients"]) ids.insert(c["id_hex"]);
-    CHECK(ids == std::set<std::string>{Hex(kA), Hex(kB), Hex(kC), Hex(kD)});
+    CHECK(ids ==
+          std::set<std::string>{nfsdfs::HexString(kA), nfsdfs::HexString(kB),
+                                nfsdfs::HexString(kC), nfsdfs::HexString(kD)});
 
     Result off =
         RunCtl({"dump", "--json", "--db", w.db, "--ctl-socket", offline});
@@ -344,9 +331,11 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
                Catch::StartsWith("purged client \"client-d\" from "
                                  "scope default (instance " +
                                  std::to_string(instance) + ", last seen "));
-    r = w.Ctl({"purge", "--scope", "default", "--yes", "0x" + Hex(kC)});
+    r = w.Ctl(
+        {"purge", "--scope", "default", "--yes", "0x" + nfsdfs::HexString(kC)});
     REQUIRE(r.code == 0);
-    CHECK_THAT(r.out, Catch::StartsWith("purged client 0x" + Hex(kC)));
+    CHECK_THAT(r.out,
+               Catch::StartsWith("purged client 0x" + nfsdfs::HexString(kC)));
     CHECK(RecordedIds(w.db) == std::set<std::string>{kA});
 
     st = w.Json({"status"});
@@ -538,11 +527,10 @@ TEST_CASE("end-grace writes Y to v4_end_grace", "[ctl][scenario]") {
   nfsdsim::Process helper;
   std::string error;
   INFO(error);
-  REQUIRE(
-      helper.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs", dir,
-                    "--cld-pipe", "none", "--db",
-                    t.path() + "/state/state.sqlite", "--ctl-socket", sock},
-                   {}, &error));
+  REQUIRE(helper.Start(
+      {NFSD_HELPER_BIN, "--foreground", "--nfsdfs", dir, "--cld-pipe", "none",
+       "--db", t.path() + "/state/state.sqlite", "--ctl-socket", sock},
+      {}, &error));
   INFO(helper.Stderr());
   REQUIRE(helper.WaitForStderr("control: serving helper-ctl on", kStepTimeout));
 
@@ -778,10 +766,9 @@ TEST_CASE("the control socket: a stale one is replaced, a live one kept",
   const std::string dir2 = t.path() + "/nfsd2";
   REQUIRE(mkdir(dir2.c_str(), 0755) == 0);
   nfsdsim::Process second;
-  REQUIRE(
-      second.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs", dir2,
-                    "--cld-pipe", "none", "--db",
-                    t.path() + "/state2/state.sqlite", "--ctl-socket", sock}));
+  REQUIRE(second.Start(
+      {NFSD_HELPER_BIN, "--foreground", "--nfsdfs", dir2, "--cld-pipe", "none",
+       "--db", t.path() + "/state2/state.sqlite", "--ctl-socket", sock}));
   INFO(second.Stderr());
   REQUIRE(second.WaitForStderr("another nfsd-helper answers on " + sock,
                                kStepTimeout));

@@ -15,6 +15,7 @@
 
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
+#include "nfsdfs-proto/qword.h"
 #include "tests/scenario/harness.h"
 
 namespace scenario {
@@ -30,22 +31,7 @@ const std::string kC = std::string("\x00\x01\xfe\xff binary id \n", 16);
 const std::string kD = "client-d-expired";
 const std::string kE = "client-e-never-on-a";
 
-std::string Hex(const std::string& bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string h;
-  for (unsigned char c : bytes) {
-    h += kDigits[c >> 4];
-    h += kDigits[c & 15];
-  }
-  return h;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using nfsdh::ctl::testing::ReadFile;
 
 // A server: its own database, control socket and simulated nfsd.
 struct Server {
@@ -260,14 +246,15 @@ TEST_CASE("the HA callout records adds and removals after they are durable",
   s.Get(kA);  // a refresh adds nothing
   REQUIRE(s.n.k().Expire(kA).ok());
   REQUIRE(s.n.k().Expire(kA).ok());  // nothing left to remove
-  std::string expect = "add-client ha-1 " + Hex(kA) + "\nadd-client ha-1 " +
-                       Hex(kC) + "\ndel-client ha-1 " + Hex(kA) + "\n";
+  std::string expect = "add-client ha-1 " + nfsdfs::HexString(kA) +
+                       "\nadd-client ha-1 " + nfsdfs::HexString(kC) +
+                       "\ndel-client ha-1 " + nfsdfs::HexString(kA) + "\n";
   INFO(s.n.Log());
   CHECK(WaitForFile(log, expect));
   // C stays silent through a grace period: its purge is a removal too.
   CHECK(Ids(s.Boot()) == std::set<std::string>{kC});
   s.EndGrace();
-  expect += "del-client ha-1 " + Hex(kC) + "\n";
+  expect += "del-client ha-1 " + nfsdfs::HexString(kC) + "\n";
   CHECK(WaitForFile(log, expect));
 }
 
@@ -287,7 +274,7 @@ TEST_CASE("a callout past its timeout is killed and the upcalls go on",
     s.Get("client-" + std::to_string(i));
     CHECK(std::chrono::steady_clock::now() - c0 < std::chrono::seconds(1));
   }
-  CHECK(s.n.WaitForLog(prog + " add-client default " + Hex(kA) +
+  CHECK(s.n.WaitForLog(prog + " add-client default " + nfsdfs::HexString(kA) +
                        " killed: still running after 2 s"));
   CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::seconds(2));
   CHECK(s.n.HelperRunning());
@@ -303,10 +290,10 @@ TEST_CASE("a failing callout is logged and never fatal",
   s.Boot();
   s.EndGrace();
   s.Get(kA);
-  CHECK(s.n.WaitForLog(prog + " add-client default " + Hex(kA) +
+  CHECK(s.n.WaitForLog(prog + " add-client default " + nfsdfs::HexString(kA) +
                        " failed: exit status 3"));
   s.Get(kB);
-  CHECK(s.n.WaitForLog(prog + " add-client default " + Hex(kB) +
+  CHECK(s.n.WaitForLog(prog + " add-client default " + nfsdfs::HexString(kB) +
                        " failed: exit status 3"));
   CHECK(s.n.HelperRunning());
 }
