@@ -109,10 +109,18 @@ nfsd_stop() { rpc.nfsd 0; }
 in_grace() { [ "$(cat /proc/fs/nfsd/v4_end_grace 2>/dev/null)" = N ]; }
 grace_over() { [ "$(cat /proc/fs/nfsd/v4_end_grace 2>/dev/null)" = Y ]; }
 
+# Each line prefixed with the guest's uptime, as dmesg and trace.txt are.
+uptime_stamp() {
+	local line up _
+	while IFS= read -r line; do
+		read -r up _ </proc/uptime
+		printf '[%10s] %s\n' "$up" "$line"
+	done
+}
 # The tracker runs in its own session, output in $R/tracker.log.
 tracker_start() {
 	echo "=== $(date +%T) starting: $TRACKER_CMD" >>"$R/tracker.log"
-	setsid bash -c "exec $TRACKER_CMD" >>"$R/tracker.log" 2>&1 </dev/null &
+	setsid bash -c "exec $TRACKER_CMD" > >(uptime_stamp >>"$R/tracker.log") 2>&1 </dev/null &
 	TRACKER_PID=$!
 }
 tracker_alive() { [ -n "${TRACKER_PID:-}" ] && kill -0 "$TRACKER_PID" 2>/dev/null; }
@@ -175,6 +183,24 @@ tracker_db_ids() {
 # tracker_db_has PATTERN: an id matching the grep -E PATTERN is recorded.
 tracker_db_has() { tracker_db_ids | grep -qE "$1"; }
 tracker_db_info() { info "tracker records $1: $(tracker_db_ids | tr '\n' '|')"; }
+# recovery_story SINCE: what happened to client state after uptime SINCE,
+# on one line for a FAIL message: the helper's grace and create_client lines,
+# the kernel's tracking errors, and the NFSv4 reclaims and error replies from
+# the trace events (stage2.sh enables them).
+recovery_story() {
+	local since=$1
+	{
+		echo "since ${since}s, now $(now)s:"
+		awk -v t="$since" '{ u = $0; sub(/^\[ */, "", u); sub(/\].*/, "", u) } u + 0 >= t' "$R/tracker.log" 2>/dev/null |
+			grep -E 'starts its grace|ended its grace|create_client [0-9]+:|failed|error' | sed 's/ nfsd-helper: / /'
+		dmesg | awk -v t="$since" '{ u = $0; sub(/^\[ */, "", u); sub(/\].*/, "", u) } u + 0 >= t' |
+			grep -E 'NFSD: .*(failed|grace)|NFS: .*lost' | sed 's/\[ *\([0-9.]*\)\]/[\1]/'
+		awk -v t="$since" '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { if ($i + 0 >= t) print; break } }' \
+			/sys/kernel/tracing/trace 2>/dev/null |
+			grep -E 'nfs4_(open|lock)_(reclaim|expired)|nfs4_setclientid|nfs4_xdr_status|nfsd_compound_status.*status=[1-9]|nfsd_grace' |
+			sed -E 's/^ *[^ ]+ +\[[0-9]+\] [^ ]+ +//'
+	} | cut -c1-200 | tr '\n' '|' | cut -c1-3000
+}
 # tracker_log_count PATTERN: lines of the tracker's log matching it.
 tracker_log_count() { grep -cE "$1" "$R/tracker.log" 2>/dev/null || true; }
 

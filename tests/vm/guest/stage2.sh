@@ -10,6 +10,7 @@
 #          dmesg.txt   the guest's kernel log at the end
 #          test.log    the test's stdout/stderr
 #          boot.txt    guest uptime when stage 2 started
+#          trace.txt   NFSv4 client/server and sunrpc trace events
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LANG=C LC_ALL=C
 R=/vm-results
@@ -27,6 +28,11 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
+# What udev would add: bash's process substitution needs /dev/fd.
+ln -sfn /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 echo 1 >/proc/sys/kernel/sysrq
 read -r up _ </proc/uptime
 echo "stage2_uptime $up" >"$R/boot.txt"
@@ -61,6 +67,7 @@ done
 	echo w >/proc/sysrq-trigger # blocked tasks into dmesg
 	sleep 1
 	dmesg >"$R/dmesg.txt" 2>&1
+	cat /sys/kernel/tracing/trace >"$R/trace.txt" 2>/dev/null
 	echo "END 124" >>"$RESULT"
 	poweroff_now
 ) &
@@ -108,6 +115,29 @@ if [ -n "$pipefs_conf" ] && [ "$pipefs_conf" != /var/lib/nfs/rpc_pipefs ]; then
 	mkdir -p "$pipefs_conf" && mount -t rpc_pipefs sunrpc "$pipefs_conf"
 fi
 
+# Kernel trace events of the client and server sides of NFSv4 state
+# (reclaims, server errors, grace, reconnects), saved as trace.txt: when a
+# test fails only now and then, they say which side was late or refused.
+# The NFSv4 client module is loaded now so that its events can be enabled.
+modprobe nfsv4 2>/dev/null
+TRACEFS=/sys/kernel/tracing
+mountpoint -q "$TRACEFS" || mount -t tracefs tracefs "$TRACEFS" 2>/dev/null
+traced=0
+if [ -w "$TRACEFS/set_event" ]; then
+	echo 4096 >"$TRACEFS/buffer_size_kb" 2>/dev/null
+	for ev in nfsd:nfsd_compound_status nfsd:nfsd_grace_start nfsd:nfsd_grace_complete \
+		nfsd:nfsd_clid_reclaim_complete nfsd:nfsd_clid_fresh nfsd:nfsd_clid_confirmed \
+		nfs4:nfs4_setclientid nfs4:nfs4_setclientid_confirm nfs4:nfs4_renew_async \
+		nfs4:nfs4_exchange_id nfs4:nfs4_create_session nfs4:nfs4_reclaim_complete \
+		nfs4:nfs4_open_reclaim nfs4:nfs4_open_expired nfs4:nfs4_lock_reclaim \
+		nfs4:nfs4_lock_expired nfs4:nfs4_state_mgr nfs4:nfs4_state_mgr_failed \
+		nfs4:nfs4_xdr_status sunrpc:rpc_socket_connect sunrpc:rpc_socket_close \
+		sunrpc:rpc_socket_reset_connection sunrpc:rpc_socket_error; do
+		echo "$ev" >>"$TRACEFS/set_event" 2>/dev/null && traced=$((traced + 1))
+	done
+fi
+echo "INFO trace: $traced kernel event(s) enabled, saved in trace.txt" >>"$RESULT"
+
 echo "INFO kernel $(uname -r)" >>"$RESULT"
 echo "INFO stage2 uptime ${up}s" >>"$RESULT"
 say "running test $VM_TEST (tracker: ${TRACKER_CMD:-unset})"
@@ -120,5 +150,6 @@ echo "INFO test ran $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')
 say "test exited with status $rc"
 kill "$watchdog" 2>/dev/null
 dmesg >"$R/dmesg.txt" 2>&1
+[ "$traced" -gt 0 ] && cat "$TRACEFS/trace" >"$R/trace.txt" 2>&1
 echo "END $rc" >>"$RESULT"
 poweroff_now
