@@ -195,11 +195,14 @@ recovery_story() {
 			grep -E 'starts its grace|ended its grace|create_client [0-9]+:|failed|error' | sed 's/ nfsd-helper: / /'
 		dmesg | awk -v t="$since" '{ u = $0; sub(/^\[ */, "", u); sub(/\].*/, "", u) } u + 0 >= t' |
 			grep -E 'NFSD: .*(failed|grace)|NFS: .*lost' | sed 's/\[ *\([0-9.]*\)\]/[\1]/'
+		# The server's statuses (nfs4_xdr_status repeats them on the client
+		# side); NFS4ERR_GRACE retries only counted.
 		awk -v t="$since" '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { if ($i + 0 >= t) print; break } }' \
 			/sys/kernel/tracing/trace 2>/dev/null |
-			grep -E 'nfs4_(open|lock)_(reclaim|expired)|nfs4_setclientid|nfs4_xdr_status|nfsd_compound_status.*status=[1-9]|nfsd_grace' |
-			sed -E 's/^ *[^ ]+ +\[[0-9]+\] [^ ]+ +//'
-	} | cut -c1-200 | tr '\n' '|' | cut -c1-3000
+			grep -E 'nfs4_(open|lock)_(reclaim|expired)|nfs4_setclientid|nfsd_compound_status.*status=[1-9]|nfsd_grace' |
+			sed -E 's/^ *[^ ]+ +\[[0-9]+\] [^ ]+ +//' |
+			awk '/status=10013|\(GRACE\)/ { g++; next } { print } END { if (g) print g " NFS4ERR_GRACE trace line(s) left out" }'
+	} | tr '|' '+' | cut -c1-200 | tr '\n' '|' | cut -c1-3000
 }
 # tracker_log_count PATTERN: lines of the tracker's log matching it.
 tracker_log_count() { grep -cE "$1" "$R/tracker.log" 2>/dev/null || true; }

@@ -69,7 +69,7 @@ reclaimed() {
 	shift
 	for h in "$@"; do
 		r=$(lock_io "$h" "$tag")
-		if [ "$r" = ok ]; then pass "io-after-restart-$tag-$h" "ok at +$(since "$T_RESTART")s"; else fail "io-after-restart-$tag-$h" "$r"; fi
+		if [ "$r" = ok ]; then pass "io-after-restart-$tag-$h" "ok at +$(since "$T_RESTART")s"; else fail "io-after-restart-$tag-$h" "$r; $(recovery_story "$T_RESTART")"; fi
 	done
 	if wait_for 90 grace_over; then pass "grace-ended-$tag" "$(since "$T_RESTART")s after the restart"; else fail "grace-ended-$tag" "still in grace after 90 s"; fi
 	cl=$(dmesg_since "restart-$tag" | grep -iE 'lock reclaim failed|lost [0-9]+ locks?|lost lock|unhandled error' | sed 's/^\[[^]]*\] //' | tr '\n' '|')

@@ -150,7 +150,7 @@ restart_and_check() {
 	# the restart and reclaim (it returns once their recovery is done).
 	for h in h40 h42; do
 		r=$(io $h "r$n")
-		if [ "$r" = ok ]; then pass "io-after-restart-$h$sfx" "pwrite+fsync+pread on the locked fd: ok at +$(awk -v a="$t_restart" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')s"; else fail "io-after-restart-$h$sfx" "$r"; fi
+		if [ "$r" = ok ]; then pass "io-after-restart-$h$sfx" "pwrite+fsync+pread on the locked fd: ok at +$(awk -v a="$t_restart" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')s"; else fail "io-after-restart-$h$sfx" "$r; $(recovery_story "$t")"; fi
 	done
 
 	if wait_for 90 grace_over; then
