@@ -5,7 +5,7 @@
 # tracking files: the expiry reaches the helper as expire_client.
 #
 # Before the conflict that expires the courtesy client, the expiry fails
-# first: nfsd-helper is stopped and nfsdfs_expire.py answers expire_client
+# first: nfsd-helper is stopped and nfsdfs_fail.py answers expire_client
 # with -5 (a storage error). The kernel must then keep the client and its
 # locks (a conflicting lock is refused, not granted), ask again on its next
 # laundromat run, and expire the client only once the restarted nfsd-helper
@@ -20,7 +20,7 @@ partition_expire_fails() {
 	local t out
 	tracker_stop
 	rm -f /tmp/ex-ready /tmp/ex-stop /tmp/ex.out
-	"$PY" "$here/../nfsdfs_expire.py" /proc/fs/nfsd /tmp/ex-ready /tmp/ex-stop >/tmp/ex.out 2>&1 &
+	"$PY" "$here/../nfsdfs_fail.py" /proc/fs/nfsd expire_client /tmp/ex-ready /tmp/ex-stop >/tmp/ex.out 2>&1 &
 	local ex=$!
 	if ! wait_for 10 test -e /tmp/ex-ready; then
 		fail expire-tool "did not open expire_client: $(cat /tmp/ex.out)"

@@ -53,7 +53,42 @@ if dmesg_has start-2 "$TRACKER_CHOSEN"; then pass tracker-chosen-2 "nfsd-helper 
 modprobe nfsv4 2>/dev/null
 mkdir -p /mnt/v40 /mnt/v42 /mnt/v41
 check mount-v4.0 "vers=4.0" timeout 60 mount -t nfs4 -o vers=4.0 127.0.0.1:/ /mnt/v40 || finish
-check mount-v4.2 "vers=4.2" timeout 60 mount -t nfs4 -o vers=4.2 127.0.0.1:/ /mnt/v42 || finish
+
+# A create_client that fails: nfsd-helper is stopped and nfsdfs_fail.py
+# answers every create_client with -5. The new 4.2 client's RECLAIM_COMPLETE
+# gets NFS4ERR_DELAY, so the client holds no state unrecorded and its mount
+# waits; the client sends RECLAIM_COMPLETE again (15 s later, Linux's
+# NFS4_POLL_RETRY_MAX), which the restarted nfsd-helper records.
+tracker_stop
+rm -f /tmp/cf-ready /tmp/cf-stop
+"$PY" "$here/../nfsdfs_fail.py" /proc/fs/nfsd create_client /tmp/cf-ready /tmp/cf-stop >/tmp/cf.out 2>&1 &
+CF=$!
+wait_for 20 test -e /tmp/cf-ready || fail create-fail-tool "did not open create_client: $(cat /tmp/cf.out)"
+mark create-fails
+timeout 90 mount -t nfs4 -o vers=4.2 127.0.0.1:/ /mnt/v42 &
+M42=$!
+if wait_for 60 grep -q 'answered -5 Linux NFSv4.2' /tmp/cf.out; then
+	pass create-failed-answered "$(grep -m1 'answered -5 Linux NFSv4.2' /tmp/cf.out | cut -c1-120)"
+else
+	fail create-failed-answered "no create_client of the 4.2 client: $(tr '\n' '|' </tmp/cf.out)"
+fi
+sleep 3
+if kill -0 $M42 2>/dev/null; then pass create-failed-mount-waits "the 4.2 mount still waits 3 s after the failed create"; else fail create-failed-mount-waits "the mount ended although its client is not recorded"; fi
+if dmesg_has create-fails 'create_client failed, client not recorded: -5'; then
+	pass create-failed-logged "$(dmesg_since create-fails | grep -m1 'create_client failed' | sed 's/^\[[^]]*\] //')"
+else
+	fail create-failed-logged "$(nfsd_lines_since create-fails | tr '\n' '|')"
+fi
+d=$(grep -c 'OP_RECLAIM_COMPLETE status=10008' /sys/kernel/tracing/trace 2>/dev/null)
+if [ "${d:-0}" -ge 1 ]; then pass create-failed-delay "RECLAIM_COMPLETE answered NFS4ERR_DELAY ($d time(s))"; else fail create-failed-delay "no RECLAIM_COMPLETE with status 10008 (NFS4ERR_DELAY) in the trace"; fi
+if tracker_db_has 'NFSv4\.2'; then fail create-failed-not-recorded "recorded: $(tracker_db_ids | tr '\n' '|')"; fi
+touch /tmp/cf-stop
+wait $CF
+info "create_client failure tool exited with $?; $(grep -c 'answered -5' /tmp/cf.out) create_client(s) answered -5"
+t=$(now)
+tracker_start
+if wait $M42; then pass mount-v4.2 "vers=4.2 mounted $(since "$t")s after nfsd-helper was started again"; else fail mount-v4.2 "mount failed"; finish; fi
+if tracker_db_has 'NFSv4\.2'; then pass create-retried-recorded "tracker records: $(tracker_db_ids | tr '\n' '|')"; else fail create-retried-recorded "not recorded: $(tracker_db_ids | tr '\n' '|')"; fi
 echo a >/mnt/v40/a && echo b >/mnt/v42/b
 mkdir -p /tmp/h40 /tmp/h42
 "$PY" "$LOCKTOOL" hold /mnt/v40/a /tmp/h40 >>"$R/test.log" 2>&1 &
@@ -125,8 +160,8 @@ contend lock-reclaimed-v4.2 "4.0 client tries b" /mnt/v40/b CONFLICT
 cl=$(dmesg_since restart-a | grep -iE 'lost [0-9]+ locks?|lock reclaim failed' | tr '\n' '|')
 [ -z "$cl" ] && pass client-recovery-clean "no lost locks" || fail client-recovery-clean "$cl"
 # Every create_client, expire_client and grace_done was answered in time.
-tf=$(dmesg_since start-2 | grep -E 'NFSD: (create_client|expire_client|grace_done) failed' | tr '\n' '|')
-[ -z "$tf" ] && pass tracking-upcalls-answered "no failed create/expire/grace_done since nfsd-helper serves" || fail tracking-upcalls-answered "$tf"
+tf=$(dmesg_since killed | grep -E 'NFSD: (create_client|expire_client|grace_done) failed' | tr '\n' '|')
+[ -z "$tf" ] && pass tracking-upcalls-answered "no failed create/expire/grace_done since the helper was killed and restarted" || fail tracking-upcalls-answered "$tf"
 
 # --- teardown and kernel health -------------------------------------------
 touch /tmp/h40/release /tmp/h42/release
