@@ -8,7 +8,8 @@
 // that call runs transfer::Importer over them in one short transaction, so
 // an import never holds the database between two calls of a client that may
 // never make the next one, and never lands in part. One session is open at a
-// time: a new one replaces it, and one idle for a minute is dropped.
+// time: a new one replaces it, and one idle for a minute is dropped, with
+// what it staged, by the server's sweep or the next call.
 #include <ctime>
 #include <vector>
 
@@ -131,15 +132,7 @@ void Serve(Context& ctx, const ctl_import_args& args, Reply* r) {
     return;
   }
   const int64_t now = Monotonic();
-  if (ctx.import &&
-      now - ctx.import->last_active > Server::kIdleTimeoutSeconds) {
-    LOG_WARNING(
-        "control: import session %llu into scope %s dropped: idle "
-        "for more than %d s",
-        static_cast<unsigned long long>(ctx.import->id),
-        ctx.import->scope.c_str(), Server::kIdleTimeoutSeconds);
-    ctx.import.reset();
-  }
+  DropIdleImport(ctx, now);
   if (args.session == 0) {
     Open(ctx, scope, r);
     if (r->stat != CTL_OK) return;
@@ -216,6 +209,19 @@ void ServeImport(Context& ctx, SVCXPRT* xprt) {
 }
 
 }  // namespace
+
+bool DropIdleImport(Context& ctx, int64_t now) {
+  if (!ctx.import || now - ctx.import->last_active <= ctx.idle_seconds)
+    return false;
+  LOG_WARNING(
+      "control: import session %llu into scope %s dropped with its %zu "
+      "staged record(s): no call for more than %d s; nothing imported",
+      static_cast<unsigned long long>(ctx.import->id),
+      ctx.import->scope.c_str(), ctx.import->records.size(),
+      ctx.idle_seconds);
+  ctx.import.reset();
+  return true;
+}
 
 const Procedure kImportProcedure = {CTL_IMPORT, "import", ServeImport};
 

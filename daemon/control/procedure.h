@@ -41,7 +41,14 @@ struct Context {
   uint64_t purged = 0;                 // records removed by CTL_PURGE
   std::unique_ptr<ImportSession> import;  // the open CTL_IMPORT session
   uint64_t import_sessions = 0;           // opened so far
+  // Connections and the import session are dropped after this long
+  // without a request (Server::kIdleTimeoutSeconds).
+  int idle_seconds = 60;
 };
+
+// Drops the open CTL_IMPORT session, and frees what it staged, if it has
+// had no call for longer than ctx.idle_seconds. True if it did.
+bool DropIdleImport(Context& ctx, int64_t now);
 
 struct Procedure {
   rpcproc_t number;  // CTL_STATUS

@@ -10,8 +10,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <ctime>
 #include <set>
 #include <vector>
@@ -69,6 +72,19 @@ Server::Server(struct event_base* base, Host* host, std::string path)
     : base_(base), path_(std::move(path)), ctx_(std::make_unique<Context>()) {
   ctx_->host = host;
   ctx_->socket_path = path_;
+  ctx_->idle_seconds = kIdleTimeoutSeconds;
+  // Test hook, as NFSD_HELPER_TEST_CRASH: a shorter idle timeout, so that a
+  // test sees connections and import sessions dropped without waiting a
+  // minute.
+  if (const char* v = getenv("NFSD_HELPER_TEST_CTL_IDLE")) {
+    int seconds = atoi(v);
+    if (seconds >= 1 && seconds <= kIdleTimeoutSeconds) {
+      ctx_->idle_seconds = seconds;
+      LOG_WARNING("test hook: control idle timeout %d s", seconds);
+    } else {
+      LOG_WARNING("NFSD_HELPER_TEST_CTL_IDLE=%s not understood; ignored", v);
+    }
+  }
 }
 
 Server::~Server() {
@@ -161,7 +177,7 @@ Status Server::Start() {
       event_new(base_, listen_fd_, EV_READ | EV_PERSIST, OnListen, this);
   resume_listen_ = evtimer_new(base_, OnResumeListen, this);
   sweep_ = event_new(base_, -1, EV_PERSIST, OnSweep, this);
-  struct timeval every = {kIdleTimeoutSeconds / 4, 0};
+  struct timeval every = {std::max(1, ctx_->idle_seconds / 4), 0};
   event_add(sweep_, &every);
   UpdateListener();
   LOG_INFO("control: serving helper-ctl on %s", path_.c_str());
@@ -312,8 +328,13 @@ void Server::OnSweep(int, short, void* arg) {
   int64_t now = MonotonicSeconds();
   std::vector<int> idle;
   for (const auto& [fd, c] : s->conns_)
-    if (now - c.last_active > kIdleTimeoutSeconds) idle.push_back(fd);
-  for (int fd : idle) s->Close(fd, "no complete request for a minute");
+    if (now - c.last_active > s->ctx_->idle_seconds) idle.push_back(fd);
+  const std::string why = "no complete request for " +
+                          std::to_string(s->ctx_->idle_seconds) + " s";
+  for (int fd : idle) s->Close(fd, why.c_str());
+  // An import whose helper-ctl went away would otherwise hold what it
+  // staged (up to 256 MiB) until the next import.
+  DropIdleImport(*s->ctx_, now);
 }
 
 bool Server::Allowed(int fd, Conn* c) {

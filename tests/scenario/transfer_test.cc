@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ctl/control_client.h"
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
 #include "nfsdfs-proto/qword.h"
@@ -175,6 +176,40 @@ TEST_CASE("take-over: import into scope B while its grace period is open",
   CHECK(Ids(allow) == std::set<std::string>{kA, kB, kC, kE});
   CHECK(w.b.n.k().Reclaim(kA, "") == ReclaimResult::kAllowed);
   CHECK(w.b.n.k().Reclaim(kD, "") == ReclaimResult::kReclaimBad);
+}
+
+TEST_CASE("an import whose helper-ctl went away is dropped with what it staged",
+          "[ctl][scenario][transfer]") {
+  using nfsdh::ctl::ControlClient;
+  using nfsdh::ctl::DaemonStat;
+  using nfsdh::ctl::ImportReply;
+  TempDir t;
+  Server b{t.path() + "/b", "B"};
+  // A one-second idle timeout instead of a minute (a test hook).
+  b.n.StartHelper({{"NFSD_HELPER_TEST_CTL_IDLE", "1"}},
+                  {"--ctl-socket", b.sock});
+  REQUIRE(b.n.WaitForLog("control: serving helper-ctl on " + b.sock));
+  CHECK(b.Boot().empty());  // B's first instance: imports are accepted
+
+  std::unique_ptr<ControlClient> c;
+  REQUIRE(ControlClient::Connect(b.sock, &c).ok());
+  ImportReply first;
+  REQUIRE(c->Import("B", 0, {{kA, "", 1}, {kB, "", 0}}, false, &first).ok());
+  REQUIRE(first.stat == DaemonStat::kOk);
+  CHECK(first.staged == 2);
+  c.reset();  // helper-ctl killed between two pages
+
+  // No further call comes: the server's own sweep drops the session and
+  // frees what it staged, instead of holding it until the next import.
+  CHECK(b.n.WaitForLog("import session " + std::to_string(first.session) +
+                       " into scope B dropped with its 2 staged record(s)"));
+  CHECK(RecordedIds(b.db, "B").empty());
+  REQUIRE(ControlClient::Connect(b.sock, &c).ok());
+  ImportReply late;
+  REQUIRE(c->Import("B", first.session, {}, true, &late).ok());
+  CHECK(late.stat == DaemonStat::kSession);
+  CHECK_FALSE(late.committed);
+  CHECK(RecordedIds(b.db, "B").empty());
 }
 
 TEST_CASE("take-over: import into a scope whose grace ended is refused",
