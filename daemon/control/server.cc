@@ -14,9 +14,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <ctime>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "ctl/proto/ctl_proto.h"
