@@ -42,8 +42,9 @@ struct Context {
   std::unique_ptr<ImportSession> import;  // the open CTL_IMPORT session
   uint64_t import_sessions = 0;           // opened so far
   // Connections and the import session are dropped after this long
-  // without a request (Server::kIdleTimeoutSeconds).
-  int idle_seconds = 60;
+  // without a request; set by the Server (kIdleTimeoutSeconds, or its test
+  // hook).
+  int idle_seconds = 0;
 };
 
 // Drops the open CTL_IMPORT session, and frees what it staged, if it has

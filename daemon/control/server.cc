@@ -77,10 +77,12 @@ Server::Server(struct event_base* base, Host* host, std::string path)
   // test sees connections and import sessions dropped without waiting a
   // minute.
   if (const char* v = getenv("NFSD_HELPER_TEST_CTL_IDLE")) {
-    int seconds = atoi(v);
-    if (seconds >= 1 && seconds <= kIdleTimeoutSeconds) {
-      ctx_->idle_seconds = seconds;
-      LOG_WARNING("test hook: control idle timeout %d s", seconds);
+    char* end = nullptr;
+    long seconds = strtol(v, &end, 10);  // NOLINT(runtime/int): strtol's type
+    if (end != v && *end == '\0' && seconds >= 1 &&
+        seconds <= kIdleTimeoutSeconds) {
+      ctx_->idle_seconds = static_cast<int>(seconds);
+      LOG_WARNING("test hook: control idle timeout %d s", ctx_->idle_seconds);
     } else {
       LOG_WARNING("NFSD_HELPER_TEST_CTL_IDLE=%s not understood; ignored", v);
     }
