@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -29,6 +30,31 @@ constexpr size_t kMaxBatch = 4096;
 // A request is at most 4096 bytes (PROTOCOL.md §2); a longer accumulation is
 // garbage and is dropped rather than held.
 constexpr size_t kMaxPartial = 2 * nfsdfs::kMaxRequestLen;
+// The longest wait between two attempts to record a grace end nfsd made.
+constexpr int kMaxGraceRetrySeconds = 30;
+
+int64_t MonotonicSeconds() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec;
+}
+
+// Reads the first byte of `path` into *c: 0, or the errno of what failed
+// (ENODATA for an empty file).
+int ReadFirstByte(const std::string& path, char* c) {
+  int fd = open(path.c_str(),
+                O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return errno;
+  char buf[8];
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof buf);
+  } while (n < 0 && errno == EINTR);
+  int err = n < 0 ? errno : n == 0 ? ENODATA : 0;
+  close(fd);
+  if (err == 0) *c = buf[0];
+  return err;
+}
 
 }  // namespace
 
@@ -80,6 +106,7 @@ Daemon::~Daemon() {
   for (auto& c : channels_) CloseChannel(c);
   for (auto* ev : signals_) event_free(ev);
   if (retry_) event_free(retry_);
+  if (grace_timer_) event_free(grace_timer_);
   if (base_) event_base_free(base_);
 }
 
@@ -264,6 +291,7 @@ void Daemon::DrainCld(std::vector<Request>* out) {
 }
 
 void Daemon::RunBatch(const std::vector<Request>& reqs) {
+  if (TracksKernelGrace()) CheckKernelGrace();
   store::ScopeRow before = row_;
   ScopeStats stats_before = stats_;
   Status s = store_->Begin();
@@ -271,6 +299,25 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
               static_cast<int64_t>(time(nullptr)));
   batch.set_track_changes(callout_ != nullptr);
   if (!s.ok()) batch.Fail(s);
+  // A grace end that nfsd made and the database missed comes first, so
+  // that a GraceStart in this batch sees it; if it cannot be recorded the
+  // whole batch fails.
+  bool settling = false;
+  if (grace_end_pending_) {
+    recovery::ScopeState st = ToScopeState(row_);
+    if (st.new_boot_time != grace_end_pending_) {
+      LOG_INFO("scope %s: the grace end of instance %lld is no longer "
+               "pending (%s%s)",
+               row_.name.c_str(),
+               static_cast<long long>(*grace_end_pending_),
+               DescribeInstance(st.current()).c_str(),
+               st.in_grace() ? ", in grace" : "");
+      grace_end_pending_.reset();
+    } else if (!batch.failed()) {
+      settling = EndGrace(batch, *grace_end_pending_,
+                          "recorded after nfsd ended it");
+    }
+  }
   for (const Request& r : reqs) {
     if (r.channel == kCld) {
       HandleCldMessage(batch, cld_->fd(), r.line, &cld_->counters());
@@ -295,12 +342,31 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
   } else if (store_->in_transaction()) {
     store_->Rollback();
   }
+  if (committed && settling) {
+    grace_end_pending_.reset();
+    grace_retry_delay_ = 1;
+  }
   if (!committed) {
     row_ = before;
     stats_ = stats_before;
     errors_.Record(batch.failure(), batch.now());
     LOG_ERROR("storage failure, %zu request(s) answered -EIO: %s",
               reqs.size(), batch.failure().ToString().c_str());
+    if (batch.grace_end_attempt() && TracksKernelGrace() &&
+        !grace_end_pending_) {
+      grace_end_pending_ = batch.grace_end_attempt();
+      LOG_ERROR("scope %s: nfsd ends the grace period of instance %lld "
+                "whatever its GraceDone upcall is answered; until the end "
+                "is recorded every upcall is answered -EIO and no client "
+                "may reclaim; retrying",
+                row_.name.c_str(),
+                static_cast<long long>(*grace_end_pending_));
+    }
+    if (grace_end_pending_) {
+      grace_retry_at_ = MonotonicSeconds() + grace_retry_delay_;
+      grace_retry_delay_ =
+          std::min(2 * grace_retry_delay_, kMaxGraceRetrySeconds);
+    }
   }
   LOG_DEBUG("batch of %zu request(s) %s", reqs.size(),
             committed ? "committed in one transaction" : "rolled back");
@@ -312,6 +378,45 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
                          row_.name, c.client_id});
     }
   }
+}
+
+void Daemon::CheckKernelGrace() {
+  recovery::ScopeState st = ToScopeState(row_);
+  if (!st.in_grace() || grace_end_pending_ || opts_.nfsdfs == kNone) return;
+  const std::string path = opts_.nfsdfs + "/v4_end_grace";
+  char c = 0;
+  int err = ReadFirstByte(path, &c);
+  if (err != 0) {
+    if (err != grace_read_errno_) {
+      LOG_WARNING("cannot read %s: %s; a GraceDone upcall that never "
+                  "reaches nfsd-helper cannot be noticed (one that fails "
+                  "is still recorded later)",
+                  path.c_str(), strerror(err));
+    }
+    grace_read_errno_ = err;
+    return;
+  }
+  grace_read_errno_ = 0;
+  if (c != 'Y') return;
+  LOG_WARNING("scope %s: %s says nfsd has ended its grace period, but the "
+              "database still has instance %lld in grace (a GraceDone "
+              "upcall that failed or never reached nfsd-helper); recording "
+              "the end now",
+              row_.name.c_str(), path.c_str(),
+              static_cast<long long>(*st.new_boot_time));
+  grace_end_pending_ = st.new_boot_time;
+  grace_retry_at_ = 0;
+}
+
+void Daemon::SettleGrace() {
+  if (!grace_end_pending_ || MonotonicSeconds() < grace_retry_at_) return;
+  RunBatch({});
+}
+
+void Daemon::OnGraceTimer(int, short, void* arg) {
+  auto* d = static_cast<Daemon*>(arg);
+  d->CheckKernelGrace();
+  d->SettleGrace();
 }
 
 std::vector<control::ChannelInfo> Daemon::Channels() {
@@ -422,7 +527,29 @@ int Daemon::Run() {
     // Upcalls on the pipe join the same batches as the four files'.
     cld_ = std::make_unique<CldPipe>(
         base_, opts_.cld_pipe, [this] { OnReadable(-1, 0, this); },
-        [this] { MaybeReady(); });
+        [this] {
+          // nfsd stopping removes the pipe before a new instance can reset
+          // what v4_end_grace says: a last look at the old one.
+          if (TracksKernelGrace()) OnGraceTimer(-1, 0, this);
+          MaybeReady();
+        });
+    if (TracksKernelGrace()) {
+      if (opts_.nfsdfs == kNone) {
+        LOG_WARNING("--nfsdfs none: nfsd-helper cannot read v4_end_grace, "
+                    "so a GraceDone upcall that never reaches it cannot be "
+                    "noticed (one that fails is still recorded later)");
+      }
+      // Before the pipe opens: a grace end missed while no helper ran is
+      // recorded before the next GraceStart is read.
+      CheckKernelGrace();
+      SettleGrace();
+      grace_timer_ = event_new(base_, -1, EV_PERSIST, OnGraceTimer, this);
+      struct timeval one = {1, 0};
+      if (!grace_timer_ || event_add(grace_timer_, &one) != 0) {
+        LOG_ERROR("cannot arm the grace-period timer");
+        return 1;
+      }
+    }
     Status ps = cld_->Start();
     if (!ps.ok()) {
       LOG_ERROR("cannot serve the cld pipe %s: %s", opts_.cld_pipe.c_str(),

@@ -11,6 +11,7 @@
 #define DAEMON_DAEMON_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,25 @@ class Daemon : public control::Host {
   void DrainCld(std::vector<Request>* out);
   void RunBatch(const std::vector<Request>& reqs);
 
+  // The grace period on the stock kernel's cld pipe. nfsd ends its grace
+  // period whatever the GraceDone upcall gets back (a storage failure, a
+  // helper that was down or stalled past the upcall timeout), and a scope
+  // left "in grace" would let a client that did not reclaim in it reclaim
+  // after the next restart (RFC 7530 §9.6.3.4, second edge condition). So
+  // the daemon also asks the kernel: <nfsdfs>/v4_end_grace reads Y once the
+  // running (or last) nfsd instance has ended its grace period. When the
+  // kernel says so, or a GraceDone batch did not commit, the end is pending
+  // and is recorded first in every later batch and, until that commits, by
+  // a retry timer; a batch that cannot record it fails whole (-EIO), so
+  // no GraceStart is answered from a scope still wrongly in grace.
+  bool TracksKernelGrace() const { return cld_ && channels_.empty(); }
+  // Reads v4_end_grace if the scope is in grace and makes the end pending
+  // when the kernel has ended it.
+  void CheckKernelGrace();
+  // Records a pending grace end in a batch of its own, if one is pending.
+  void SettleGrace();
+  static void OnGraceTimer(int fd, short what, void* arg);
+
   static void OnReadable(int fd, short what, void* arg);
   static void OnSignal(int sig, short what, void* arg);
   static void OnRetry(int fd, short what, void* arg);
@@ -112,6 +132,13 @@ class Daemon : public control::Host {
   struct event* retry_ = nullptr;
   std::vector<struct event*> signals_;
   bool serving_logged_ = false;
+  // The instance whose grace period the kernel ended and the database does
+  // not yet say so (see TracksKernelGrace).
+  std::optional<int64_t> grace_end_pending_;
+  struct event* grace_timer_ = nullptr;  // one second, while tracking
+  int grace_read_errno_ = 0;             // v4_end_grace unreadable: logged
+  int64_t grace_retry_at_ = 0;           // monotonic seconds
+  int grace_retry_delay_ = 1;            // doubles to 30 s while failing
   // Test failpoint (NFSD_HELPER_TEST_CRASH, see nfsd-helper(8)): die by
   // SIGKILL just before or just after the COMMIT of batch number crash_at_.
   enum class CrashPoint { kNone, kBeforeCommit, kAfterCommit };

@@ -34,6 +34,32 @@ Batch::Batch(store::Store* store, store::ScopeRow* row, ScopeStats* stats,
              int64_t now)
     : store_(store), row_(row), stats_(stats), now_(now) {}
 
+bool EndGrace(Batch& b, int64_t instance, const std::string& who) {
+  recovery::GraceDonePlan plan =
+      recovery::PlanGraceDone(ToScopeState(b.row()), instance);
+  int64_t purged = 0;
+  Status s = b.PurgeOlderThan(plan.purge_older_than, &purged);
+  store::ScopeRow next = b.row();
+  SetScopeState(plan.next, &next);
+  next.grace_ended = b.now();
+  if (s.ok()) s = b.store().PutScope(next);
+  if (!s.ok()) {
+    LOG_ERROR("scope %s: cannot end the grace period of instance %lld (%s): "
+              "%s",
+              b.scope().c_str(), static_cast<long long>(instance), who.c_str(),
+              s.ToString().c_str());
+    b.Fail(s);
+    return false;
+  }
+  b.row() = next;
+  b.stats().clients -= purged;
+  LOG_NOTICE("scope %s: instance %lld ended its grace period (%s); %lld "
+             "client(s) that did not reclaim were removed",
+             b.scope().c_str(), static_cast<long long>(instance), who.c_str(),
+             static_cast<long long>(purged));
+  return true;
+}
+
 void Batch::Fail(const Status& s) {
   if (failure_.ok()) failure_ = s;
 }

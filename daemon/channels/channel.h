@@ -10,6 +10,7 @@
 #define DAEMON_CHANNELS_CHANNEL_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,6 +88,15 @@ class Batch {
   bool track_changes() const { return track_changes_; }
   const std::vector<Change>& changes() const { return changes_; }
 
+  // A cld GraceDone tried to end the grace period of `instance` in this
+  // batch. The stock kernel ends its grace period whatever the answer, so
+  // if the batch does not commit the daemon must still record the end
+  // (daemon.h: the pending grace end).
+  void NoteGraceEndAttempt(int64_t instance) { grace_end_attempt_ = instance; }
+  const std::optional<int64_t>& grace_end_attempt() const {
+    return grace_end_attempt_;
+  }
+
   // Removes the scope's records stamped with an instance older than
   // `older_than` (a start or a grace end) and notes each removal for the
   // HA callout when changes are tracked. Does not Fail() the batch: the
@@ -142,7 +152,18 @@ class Batch {
   std::vector<Pending> pending_;
   std::vector<Change> changes_;
   bool track_changes_ = true;
+  std::optional<int64_t> grace_end_attempt_;
 };
+
+// Ends the grace period of `instance`, the scope's instance in grace, in the
+// batch's transaction (PROTOCOL.md §3.4): boot_time becomes `instance` and
+// every record stamped older is removed, so a client that did not reclaim
+// in this grace period can never reclaim later. `who` says what told the
+// helper, for the log ("grace_done 19", "cld GraceDone 7", "the kernel's
+// v4_end_grace"). Returns false after recording a storage failure in the
+// batch (and logging it).
+// REQUIRES: ToScopeState(b.row()).new_boot_time == instance; !b.failed().
+bool EndGrace(Batch& b, int64_t instance, const std::string& who);
 
 // A channel handler: applies one request line (as read, with its '\n') to
 // the batch and queues its reply.

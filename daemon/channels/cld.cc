@@ -306,33 +306,15 @@ void HandleGraceDone(Batch& b, int fd, const Message& req, ChannelCounters* c) {
     Reply(b, fd, req, 0, c);
     return;
   }
-  if (b.failed()) {
-    Reply(b, fd, req, -EIO, c);
-    return;
-  }
+  // The kernel ends its grace period whatever we answer: if this batch
+  // does not commit, the daemon records the end later (daemon.h).
   int64_t instance = *st.new_boot_time;
-  recovery::GraceDonePlan plan = recovery::PlanGraceDone(st, instance);
-  int64_t purged = 0;
-  Status s = b.PurgeOlderThan(plan.purge_older_than, &purged);
-  store::ScopeRow next = b.row();
-  SetScopeState(plan.next, &next);
-  next.grace_ended = b.now();
-  if (s.ok()) s = b.store().PutScope(next);
-  if (!s.ok()) {
-    LOG_ERROR("scope %s: cannot end the grace period of instance %lld: %s",
-              b.scope().c_str(), static_cast<long long>(instance),
-              s.ToString().c_str());
-    b.Fail(s);
+  b.NoteGraceEndAttempt(instance);
+  if (b.failed() ||
+      !EndGrace(b, instance, "cld GraceDone " + std::to_string(req.xid))) {
     Reply(b, fd, req, -EIO, c);
     return;
   }
-  b.row() = next;
-  b.stats().clients -= purged;
-  LOG_NOTICE(
-      "scope %s: instance %lld ended its grace period; %lld client(s) "
-      "that did not reclaim were removed",
-      b.scope().c_str(), static_cast<long long>(instance),
-      static_cast<long long>(purged));
   Reply(b, fd, req, 0, c);
 }
 

@@ -45,26 +45,11 @@ void HandleGraceDone(Batch& b, int fd, std::string_view line,
     b.ReplyStatus(fd, req.seq, -EIO, counters);
     return;
   }
-  int64_t purged = 0;
-  Status s = b.PurgeOlderThan(plan.purge_older_than, &purged);
-  store::ScopeRow next = b.row();
-  SetScopeState(plan.next, &next);
-  next.grace_ended = b.now();
-  if (s.ok()) s = b.store().PutScope(next);
-  if (!s.ok()) {
-    LOG_ERROR("scope %s: cannot end the grace period of instance %lld: %s",
-              b.scope().c_str(), static_cast<long long>(req.instance),
-              s.ToString().c_str());
-    b.Fail(s);
+  if (!EndGrace(b, req.instance,
+                "grace_done " + std::to_string(req.seq))) {
     b.ReplyStatus(fd, req.seq, -EIO, counters);
     return;
   }
-  b.row() = next;
-  b.stats().clients -= purged;
-  LOG_NOTICE("scope %s: instance %lld ended its grace period; %lld client(s) "
-             "that did not reclaim were removed",
-             b.scope().c_str(), static_cast<long long>(req.instance),
-             static_cast<long long>(purged));
   b.ReplyStatus(fd, req.seq, 0, counters);
 }
 

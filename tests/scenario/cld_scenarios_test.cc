@@ -6,7 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -29,7 +33,12 @@ using nfsdsim::CldTrackerKind;
 using nfsdsim::ClientId;
 
 struct CldNode {
-  explicit CldNode(int kernel_version = 2) : pipe(Options(kernel_version)) {
+  explicit CldNode(int kernel_version = 2) : CldNode(Options(kernel_version)) {}
+  // With `with_nfsdfs`, the helper's --nfsdfs is a directory holding a
+  // plain v4_end_grace file that the test writes as nfsd would
+  // (SetKernelGraceEnded).
+  explicit CldNode(const CldPipeOptions& options, bool with_nfsdfs = false)
+      : pipe(options) {
     mount = t.path() + "/pipefs";
     REQUIRE(mkdir(mount.c_str(), 0700) == 0);
     state = t.path() + "/state";
@@ -41,8 +50,28 @@ struct CldNode {
     tc.binary = NFSD_HELPER_BIN;
     tc.pipefs_dir = mount;
     tc.state_dir = state;
+    if (with_nfsdfs) {
+      nfsdfs = t.path() + "/nfsdfs";
+      REQUIRE(mkdir(nfsdfs.c_str(), 0700) == 0);
+      SetKernelGraceEnded(false);
+      tc.nfsdfs_dir = nfsdfs;
+    }
     tracker = std::make_unique<CldTracker>(tc);
     REQUIRE(tracker->Start(&err));
+  }
+  // What nfsd's v4_end_grace says: Y once the instance ended its grace.
+  void SetKernelGraceEnded(bool ended) {
+    std::ofstream(nfsdfs + "/v4_end_grace", std::ios::trunc)
+        << (ended ? "Y\n" : "N\n");
+  }
+  // Waits until the database says the scope's grace period has ended.
+  bool WaitGraceRecorded() {
+    for (int i = 0; i < 100; ++i) {
+      auto row = ScopeOf(db());
+      if (row && row->boot_time && !row->new_boot_time) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
   }
   ~CldNode() {
     pipe.StopNfsd();
@@ -73,7 +102,7 @@ struct CldNode {
   }
 
   TempDir t;
-  std::string mount, state;
+  std::string mount, state, nfsdfs;
   CldPipe pipe;
   std::unique_ptr<CldTracker> tracker;
 };
@@ -197,6 +226,117 @@ TEST_CASE("cld: helper-ctl status lists the cld channel", "[scenario][cld]") {
   CHECK(r.code == 0);
   // The Create upcalls of A and B, and the handshake, were counted.
   CHECK_THAT(r.out, Catch::Contains("\"cld\""));
+}
+
+// Holds SQLite's write lock on `db` (BEGIN EXCLUSIVE) while it lives, as an
+// administrator's sqlite3 shell left in a transaction would: the helper's
+// writes fail with SQLITE_BUSY once its busy timeout has passed.
+class WriteLockHolder {
+ public:
+  explicit WriteLockHolder(const std::string& db) {
+    REQUIRE(sqlite3_open(db.c_str(), &db_) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
+  }
+  ~WriteLockHolder() {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+// The driver waits for a downcall longer than the helper waits for a lock.
+CldPipeOptions BusyOptions() {
+  CldPipeOptions o = CldNode::Options(2);
+  o.upcall_timeout = 30s;
+  return o;
+}
+
+// RFC 7530 §9.6.3.4, second edge condition (research/recovery.md scenario
+// 16): A and B hold state; the server restarts; A is partitioned and never
+// reclaims; grace ends; B may now take state that conflicts with A's. At
+// the next restart A must not reclaim, even though the helper could not
+// record the end of that grace period when nfsd told it.
+TEST_CASE(
+    "cld: a GraceDone that could not be stored still ends the grace period "
+    "before the next start",
+    "[scenario][cld]") {
+  CldNode n(BusyOptions(), true);
+  n.Run("start; complete A; complete B; restart; reclaim B=allow");
+  {
+    WriteLockHolder lock(n.db());
+    // nfsd ends its grace period whatever the answer (-EIO here).
+    nfsdsim::CldCallResult done = n.pipe.GraceDone();
+    INFO(n.tracker->Log());
+    REQUIRE(done.sent);
+    CHECK(done.status == -EIO);
+  }
+  // B, reclaiming in time, then takes a lock that conflicts with A's; nfsd
+  // restarts at once (its new instance's v4_end_grace says N).
+  n.Run("complete B; restart; reclaim B=allow; reclaim A=bad");
+  CHECK(RecordedIds(n.db()) == std::set<std::string>{ClientId("B")});
+  CHECK_THAT(n.tracker->Log(),
+             Catch::Contains("ended its grace period (recorded after nfsd "
+                             "ended it)"));
+}
+
+TEST_CASE(
+    "cld: a GraceDone that failed is recorded by the retry, with no upcall "
+    "to carry it",
+    "[scenario][cld]") {
+  CldNode n(BusyOptions());  // --nfsdfs none
+  n.Run(
+      "start; complete A; complete B; restart; reclaim B=allow; "
+      "complete B");
+  {
+    WriteLockHolder lock(n.db());
+    nfsdsim::CldCallResult done = n.pipe.GraceDone();
+    INFO(n.tracker->Log());
+    CHECK(done.status == -EIO);
+  }
+  INFO(n.tracker->Log());
+  CHECK(n.WaitGraceRecorded());
+  n.Run("restart; reclaim B=allow; reclaim A=bad");
+}
+
+TEST_CASE(
+    "cld: a grace end that no helper heard is recorded from v4_end_grace "
+    "when the helper starts",
+    "[scenario][cld]") {
+  CldPipeOptions o = CldNode::Options(2);
+  o.no_reader_timeout = 300ms;  // the GraceDone upcall is lost
+  CldNode n(o, true);
+  n.Run("start; complete A; complete B; restart; reclaim B=allow; "
+        "complete B");
+  REQUIRE(n.tracker->Kill9());
+  REQUIRE(n.pipe.WaitForClosed(kStepTimeout));
+  nfsdsim::CldCallResult done = n.pipe.GraceDone();
+  CHECK(done.status == -ETIMEDOUT);
+  n.SetKernelGraceEnded(true);
+  std::string err;
+  INFO(err);
+  REQUIRE(n.tracker->Start(&err));
+  INFO(n.tracker->Log());
+  CHECK(n.WaitGraceRecorded());
+  CHECK_THAT(n.tracker->Log(), Catch::Contains("v4_end_grace says nfsd has "
+                                               "ended its grace period"));
+  n.SetKernelGraceEnded(false);  // as the next nfsd start does
+  n.Run("restart; reclaim B=allow; reclaim A=bad");
+}
+
+TEST_CASE(
+    "cld: a restart during grace still allows the clients of the last "
+    "grace period when v4_end_grace says N",
+    "[scenario][cld]") {
+  CldNode n(CldNode::Options(2), true);
+  n.Run(
+      "start; complete A; complete B; restart; reclaim B=allow; "
+      "restart-tracker; restart; reclaim A=allow; reclaim B=allow");
+  auto row = ScopeOf(n.db());
+  REQUIRE(row);
+  CHECK(row->new_boot_time);
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ bool CldTracker::Start(std::string* error) {
             "--db",
             config_.state_dir + "/state.sqlite",
             "--nfsdfs",
-            "none",
+            config_.nfsdfs_dir,
             "--cld-pipe",
             config_.pipefs_dir + "/nfsd/cld",
             "--ctl-socket",

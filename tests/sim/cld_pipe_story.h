@@ -61,13 +61,16 @@ struct CldTrackerConfig {
   // nfsdcld: its storage directory (main.sqlite). nfsd-helper: a directory
   // for its database (state.sqlite) and control socket (ctl.sock).
   std::string state_dir;
+  // nfsd-helper: its --nfsdfs (a directory that may hold a v4_end_grace
+  // file standing for nfsd's).
+  std::string nfsdfs_dir = "none";
   std::function<void(std::string_view)> on_log_line;
   std::chrono::milliseconds timeout{10000};  // for starting and stopping
 };
 
 // One tracker daemon, run in the foreground with debug logging:
 //   nfsdcld -F -d -p PIPEFS -s STATE
-//   nfsd-helper -F -d --db STATE/state.sqlite --nfsdfs none
+//   nfsd-helper -F -d --db STATE/state.sqlite --nfsdfs NFSDFS (none)
 //               --cld-pipe PIPEFS/nfsd/cld --ctl-socket STATE/ctl.sock
 class CldTracker {
  public:
