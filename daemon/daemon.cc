@@ -32,6 +32,9 @@ constexpr size_t kMaxBatch = 4096;
 constexpr size_t kMaxPartial = 2 * nfsdfs::kMaxRequestLen;
 // The longest wait between two attempts to record a grace end nfsd made.
 constexpr int kMaxGraceRetrySeconds = 30;
+// How long v4_end_grace may say Y, while the pipe is open, before the
+// GraceDone upcall that should follow it counts as lost.
+constexpr int64_t kGraceDoneWaitSeconds = 3;
 
 int64_t MonotonicSeconds() {
   struct timespec ts;
@@ -291,7 +294,6 @@ void Daemon::DrainCld(std::vector<Request>* out) {
 }
 
 void Daemon::RunBatch(const std::vector<Request>& reqs) {
-  if (TracksKernelGrace()) CheckKernelGrace();
   store::ScopeRow before = row_;
   ScopeStats stats_before = stats_;
   Status s = store_->Begin();
@@ -380,9 +382,12 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
   }
 }
 
-void Daemon::CheckKernelGrace() {
+void Daemon::CheckKernelGrace(bool at_once) {
   recovery::ScopeState st = ToScopeState(row_);
-  if (!st.in_grace() || grace_end_pending_ || opts_.nfsdfs == kNone) return;
+  if (!st.in_grace() || grace_end_pending_ || opts_.nfsdfs == kNone) {
+    kernel_grace_ended_since_ = 0;
+    return;
+  }
   const std::string path = opts_.nfsdfs + "/v4_end_grace";
   char c = 0;
   int err = ReadFirstByte(path, &c);
@@ -397,7 +402,18 @@ void Daemon::CheckKernelGrace() {
     return;
   }
   grace_read_errno_ = 0;
-  if (c != 'Y') return;
+  if (c != 'Y') {
+    kernel_grace_ended_since_ = 0;
+    return;
+  }
+  // nfsd says Y just before it sends GraceDone: give the upcall time to
+  // arrive unless it cannot come any more.
+  int64_t mono = MonotonicSeconds();
+  if (!at_once) {
+    if (kernel_grace_ended_since_ == 0) kernel_grace_ended_since_ = mono;
+    if (mono - kernel_grace_ended_since_ < kGraceDoneWaitSeconds) return;
+  }
+  kernel_grace_ended_since_ = 0;
   LOG_WARNING("scope %s: %s says nfsd has ended its grace period, but the "
               "database still has instance %lld in grace (a GraceDone "
               "upcall that failed or never reached nfsd-helper); recording "
@@ -415,7 +431,7 @@ void Daemon::SettleGrace() {
 
 void Daemon::OnGraceTimer(int, short, void* arg) {
   auto* d = static_cast<Daemon*>(arg);
-  d->CheckKernelGrace();
+  d->CheckKernelGrace(false);
   d->SettleGrace();
 }
 
@@ -528,9 +544,13 @@ int Daemon::Run() {
     cld_ = std::make_unique<CldPipe>(
         base_, opts_.cld_pipe, [this] { OnReadable(-1, 0, this); },
         [this] {
-          // nfsd stopping removes the pipe before a new instance can reset
-          // what v4_end_grace says: a last look at the old one.
-          if (TracksKernelGrace()) OnGraceTimer(-1, 0, this);
+          // nfsd stopping removes the pipe (failing a GraceDone in
+          // flight) before a new instance can reset what v4_end_grace
+          // says: a last look at the old one.
+          if (TracksKernelGrace() && !cld_->is_open()) {
+            CheckKernelGrace(true);
+            SettleGrace();
+          }
           MaybeReady();
         });
     if (TracksKernelGrace()) {
@@ -541,7 +561,7 @@ int Daemon::Run() {
       }
       // Before the pipe opens: a grace end missed while no helper ran is
       // recorded before the next GraceStart is read.
-      CheckKernelGrace();
+      CheckKernelGrace(true);
       SettleGrace();
       grace_timer_ = event_new(base_, -1, EV_PERSIST, OnGraceTimer, this);
       struct timeval one = {1, 0};

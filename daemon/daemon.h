@@ -103,15 +103,20 @@ class Daemon : public control::Host {
   // left "in grace" would let a client that did not reclaim in it reclaim
   // after the next restart (RFC 7530 §9.6.3.4, second edge condition). So
   // the daemon also asks the kernel: <nfsdfs>/v4_end_grace reads Y once the
-  // running (or last) nfsd instance has ended its grace period. When the
-  // kernel says so, or a GraceDone batch did not commit, the end is pending
-  // and is recorded first in every later batch and, until that commits, by
-  // a retry timer; a batch that cannot record it fails whole (-EIO), so
-  // no GraceStart is answered from a scope still wrongly in grace.
+  // running (or last) nfsd instance has ended its grace period (nfsd says Y
+  // just before it sends GraceDone, and a restart of nfsd resets it only
+  // after it removed the old pipe). It reads it at its start, when the pipe
+  // closes, and every second while the scope is in grace. When the kernel
+  // says so (at the start or the close; otherwise for kGraceDoneWaitSeconds
+  // with no GraceDone), or a GraceDone batch did not commit, the end is
+  // pending and is recorded first in every later batch and, until that
+  // commits, by a retry timer; a batch that cannot record it fails whole
+  // (-EIO), so no GraceStart is answered from a scope still wrongly in
+  // grace.
   bool TracksKernelGrace() const { return cld_ && channels_.empty(); }
   // Reads v4_end_grace if the scope is in grace and makes the end pending
-  // when the kernel has ended it.
-  void CheckKernelGrace();
+  // when the kernel has ended it (`at_once`: no GraceDone can follow).
+  void CheckKernelGrace(bool at_once);
   // Records a pending grace end in a batch of its own, if one is pending.
   void SettleGrace();
   static void OnGraceTimer(int fd, short what, void* arg);
@@ -137,6 +142,7 @@ class Daemon : public control::Host {
   std::optional<int64_t> grace_end_pending_;
   struct event* grace_timer_ = nullptr;  // one second, while tracking
   int grace_read_errno_ = 0;             // v4_end_grace unreadable: logged
+  int64_t kernel_grace_ended_since_ = 0;  // monotonic s; 0: not seen
   int64_t grace_retry_at_ = 0;           // monotonic seconds
   int grace_retry_delay_ = 1;            // doubles to 30 s while failing
   // Test failpoint (NFSD_HELPER_TEST_CRASH, see nfsd-helper(8)): die by

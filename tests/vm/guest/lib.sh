@@ -27,7 +27,7 @@ else
 	# helper-cld: nfsd-helper on the cld pipe (the cld-* tests). No import:
 	# /var/lib/nfs is a fresh tmpfs, and a test that imports says so.
 	if [ "$TRACKER_MODE" = helper-cld ]; then
-		TRACKER_CMD="${NFSD_HELPER:-nfsd-helper} -F -d --nfsdfs none --cld-pipe $PIPEFS/nfsd/cld --db $HELPER_DB --ctl-socket /run/nfsd-helper/ctl.sock --nfsdcld-db none --nfsdcltrack-db none"
+		TRACKER_CMD="${NFSD_HELPER:-nfsd-helper} -F -d --nfsdfs /proc/fs/nfsd --cld-pipe $PIPEFS/nfsd/cld --db $HELPER_DB --ctl-socket /run/nfsd-helper/ctl.sock --nfsdcld-db none --nfsdcltrack-db none"
 	fi
 	TRACKER_CHOSEN='Using nfsdcld client tracking operations'
 	TRACKER_WATCH_DESC=$PIPEFS/nfsd
