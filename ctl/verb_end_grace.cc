@@ -1,7 +1,15 @@
-// helper-ctl end-grace: ask the kernel, through the running nfsd-helper
-// (CTL_END_GRACE), to end its NFSv4 grace period now: nfsd-helper writes "Y"
-// to v4_end_grace in the nfsd filesystem it serves. Clients that have not
-// reclaimed by then lose their state; the kernel then sends grace_done.
+// helper-ctl end-grace: ask the kernel to end its NFSv4 grace period now,
+// by writing "Y" to v4_end_grace in the nfsd filesystem the running
+// nfsd-helper serves (it names the file: CTL_END_GRACE). Clients that have
+// not reclaimed by then lose their state. The write returns once nfsd has
+// sent grace_done (or GraceDone) to nfsd-helper and had its answer, which is
+// why helper-ctl writes the file and the daemon does not
+// (daemon/control/proc_end_grace.cc).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "ctl/args.h"
@@ -32,13 +40,33 @@ int RunEndGrace(const std::vector<std::string>& args, std::ostream& out,
   Status s = client->EndGrace(&res);
   if (!s.ok()) return ReportCallError(s, err);
   const std::string path = nfsdfs::EscapeForLog(res.path);
-  if (res.stat == DaemonStat::kNoFile) {
+  if (res.stat == DaemonStat::kNoFile && !res.path.empty()) {
     err << kProgram << ": " << path << " does not exist: this kernel's nfsd "
         << "cannot end its grace period early (Linux 4.20 or later can)\n";
     return kExitError;
   }
   if (res.stat != DaemonStat::kOk) {
     err << kProgram << ": cannot end the grace period: " << res.message << "\n";
+    return kExitError;
+  }
+  // Never created: only the file the kernel provides is written.
+  int fd = open(res.path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+  if (fd < 0) {
+    int e = errno;
+    err << kProgram << ": cannot end the grace period: open " << path << ": "
+        << strerror(e) << "\n";
+    return kExitError;
+  }
+  ssize_t n;
+  do {
+    n = write(fd, "Y", 1);
+  } while (n < 0 && errno == EINTR);
+  int write_errno = n < 0 ? errno : EIO;
+  close(fd);
+  if (n != 1) {
+    err << kProgram << ": cannot end the grace period: write " << path << ": "
+        << strerror(write_errno)
+        << (write_errno == EBUSY ? " (nfsd is not running)" : "") << "\n";
     return kExitError;
   }
   try {
@@ -70,7 +98,7 @@ const Verb kEndGraceVerb = {
     "                     (default /run/nfsd-helper/ctl.sock)\n"
     "  --json             describe what was done as JSON\n"
     "\n"
-    "nfsd-helper writes Y to v4_end_grace in the nfsd filesystem it serves.\n"
+    "Writes Y to v4_end_grace in the nfsd filesystem nfsd-helper serves.\n"
     "Clients that have not reclaimed their state by then lose it.\n"
     "Exit status 3 if nfsd-helper is not running.\n",
     RunEndGrace,

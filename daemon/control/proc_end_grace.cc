@@ -1,8 +1,14 @@
-// CTL_END_GRACE: ask the kernel to end its grace period now, by writing "Y"
-// to <nfsdfs>/v4_end_grace (Linux 4.20 and later). The kernel then sends
-// grace_done, which the daemon handles as always; this procedure changes no
-// record itself.
-#include <fcntl.h>
+// CTL_END_GRACE: where helper-ctl writes "Y" to end nfsd's grace period:
+// <nfsdfs>/v4_end_grace (Linux 4.20 and later), and whether the scope is in
+// grace.
+//
+// Rationale. The kernel answers that write by sending grace_done (or, on the
+// cld pipe, GraceDone) to this daemon and waits for the answer before the
+// write returns (on Linux 6.1's cld path with no timeout at all). A daemon
+// that wrote the file from its event loop would wait for an upcall only that
+// same loop can read: a deadlock. So the daemon only says which file, and
+// helper-ctl writes it from its own process while the loop serves the
+// upcall the write causes. This procedure changes nothing.
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,38 +26,30 @@ void ServeEndGrace(Context& ctx, SVCXPRT* xprt) {
     return;
   }
   Host& h = *ctx.host;
-  const std::string path = h.Info().nfsdfs + "/v4_end_grace";
   ctl_stat stat = CTL_OK;
-  std::string message;
-  // Never created: only a file the kernel (or a test) provides is written.
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-  if (fd < 0) {
-    int err = errno;
-    stat = err == ENOENT ? CTL_ERR_NO_FILE : CTL_ERR_IO;
-    message = "open " + path + ": " + strerror(err);
+  std::string message, path;
+  if (h.Info().nfsdfs == "none") {  // --nfsdfs none
+    stat = CTL_ERR_NO_FILE;
+    message =
+        "nfsd-helper serves no nfsd filesystem (--nfsdfs none), so it "
+        "cannot tell where v4_end_grace is";
   } else {
-    ssize_t n;
-    do {
-      n = write(fd, "Y", 1);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1) {
-      int err = n < 0 ? errno : EIO;
-      stat = CTL_ERR_IO;
-      message = "write " + path + ": " + strerror(err);
-      if (err == EBUSY) message += " (nfsd is not running)";
+    path = h.Info().nfsdfs + "/v4_end_grace";
+    if (access(path.c_str(), F_OK) != 0) {
+      int err = errno;
+      stat = err == ENOENT ? CTL_ERR_NO_FILE : CTL_ERR_IO;
+      message = path + ": " + strerror(err);
     }
-    close(fd);
   }
   bool in_grace = h.ServedScope().new_boot_time.has_value();
   if (stat == CTL_OK) {
-    std::string note =
-        in_grace ? "" : " (scope " + h.ServedScope().name + " is not in grace)";
-    LOG_NOTICE(
-        "control: wrote Y to %s for helper-ctl: the kernel ends its "
-        "grace period%s",
-        path.c_str(), note.c_str());
+    LOG_NOTICE("control: helper-ctl ends nfsd's grace period through %s "
+               "(scope %s %s)",
+               path.c_str(), h.ServedScope().name.c_str(),
+               in_grace ? "is in grace" : "is not in grace");
   } else {
-    LOG_WARNING("control: cannot end the grace period: %s", message.c_str());
+    LOG_WARNING("control: helper-ctl cannot end the grace period: %s",
+                message.c_str());
   }
   XdrArena arena;
   ctl_end_grace_res res = {};

@@ -339,5 +339,43 @@ TEST_CASE(
   CHECK(row->new_boot_time);
 }
 
+// The kernel answers a write to v4_end_grace only after the tracker has
+// answered the GraceDone it sends (Linux 6.1's cld path waits for ever).
+// Here v4_end_grace is a FIFO that is opened for reading, which lets the
+// write finish, only once an upcall queued after the end-grace began has
+// been answered: a daemon that wrote the file from its loop never would.
+TEST_CASE("cld: helper-ctl end-grace leaves the helper free to answer "
+          "upcalls",
+          "[scenario][cld][ctl]") {
+  CldNode n(CldNode::Options(2), true);
+  n.Run("start; complete A");
+  const std::string fifo = n.nfsdfs + "/v4_end_grace";
+  REQUIRE(unlink(fifo.c_str()) == 0);
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  auto end_grace = std::async(std::launch::async, [&] {
+    return nfsdh::ctl::testing::RunCtl(
+        {"end-grace", "--ctl-socket", n.state + "/ctl.sock"});
+  });
+  for (int i = 0; i < 100 && n.tracker->Log().find("helper-ctl ends nfsd's "
+                                                   "grace period") ==
+                                 std::string::npos;
+       ++i)
+    std::this_thread::sleep_for(50ms);
+  // An upcall while the file is being written.
+  nfsdsim::CldCallResult create = n.pipe.Create(ClientId("B"), "");
+  INFO(n.tracker->Log());
+  CHECK(create.ok());
+  std::string got;
+  {
+    std::ifstream in(fifo);  // lets the write through
+    std::getline(in, got);
+  }
+  REQUIRE(end_grace.wait_for(kStepTimeout) == std::future_status::ready);
+  auto r = end_grace.get();
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(got == "Y");
+}
+
 }  // namespace
 }  // namespace scenario

@@ -542,7 +542,9 @@ TEST_CASE("end-grace writes Y to v4_end_grace", "[ctl][scenario]") {
   CHECK(j["written"] == "Y");
   CHECK(j["was_in_grace"] == false);
   CHECK(ReadFile(file) == "Y");
-  REQUIRE(helper.WaitForStderr("control: wrote Y to " + file, kStepTimeout));
+  REQUIRE(helper.WaitForStderr(
+      "control: helper-ctl ends nfsd's grace period through " + file,
+      kStepTimeout));
 
   std::ofstream(file, std::ios::trunc).close();
   r = RunCtl({"end-grace", "--ctl-socket", sock});
@@ -556,6 +558,30 @@ TEST_CASE("end-grace writes Y to v4_end_grace", "[ctl][scenario]") {
   auto st = helper.Wait(kStepTimeout);
   REQUIRE(st);
   CHECK(st->success());
+}
+
+TEST_CASE("end-grace with --nfsdfs none names no file", "[ctl][scenario]") {
+  TempDir t;
+  const std::string sock = t.path() + "/run/ctl.sock";
+  nfsdsim::Process helper;
+  std::string error;
+  INFO(error);
+  REQUIRE(helper.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs", "none",
+                        "--cld-pipe", t.path() + "/pipefs/nfsd/cld", "--db",
+                        t.path() + "/state/state.sqlite", "--ctl-socket", sock},
+                       {}, &error));
+  INFO(helper.Stderr());
+  REQUIRE(helper.WaitForStderr("control: serving helper-ctl on", kStepTimeout));
+  Result r = RunCtl({"end-grace", "--ctl-socket", sock});
+  CHECK(r.code == nfsdh::ctl::kExitError);
+  CHECK(r.err ==
+        "helper-ctl: cannot end the grace period: nfsd-helper serves no nfsd "
+        "filesystem (--nfsdfs none), so it cannot tell where v4_end_grace "
+        "is\n");
+  struct stat st;
+  CHECK(stat("none", &st) != 0);
+  REQUIRE(helper.Signal(SIGTERM));
+  REQUIRE(helper.Wait(kStepTimeout));
 }
 
 TEST_CASE("only root may use the control socket", "[ctl][scenario]") {
