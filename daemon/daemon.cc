@@ -23,13 +23,12 @@
 namespace nfsdh {
 namespace {
 
-constexpr size_t kReadBuffer = 8192;
+// Larger than any well-formed request (PROTOCOL.md §2), so that a read that
+// fills it can only be the start of a malformed one.
+constexpr size_t kReadBuffer = 2 * nfsdfs::kMaxRequestLen;
 // Requests handled in one batch at most; the rest wait for the next wake-up
 // (the channel is still readable), which bounds memory under a flood.
 constexpr size_t kMaxBatch = 4096;
-// A request is at most 4096 bytes (PROTOCOL.md §2); a longer accumulation is
-// garbage and is dropped rather than held.
-constexpr size_t kMaxPartial = 2 * nfsdfs::kMaxRequestLen;
 // The longest wait between two attempts to record a grace end nfsd made.
 constexpr int kMaxGraceRetrySeconds = 30;
 // How long v4_end_grace may say Y, while the pipe is open, before the
@@ -194,7 +193,7 @@ void Daemon::CloseChannel(ChannelState& c) {
     close(c.fd);
     c.fd = -1;
   }
-  c.partial.clear();
+  c.discarding = false;
 }
 
 bool Daemon::OpenChannels() {
@@ -264,24 +263,28 @@ void Daemon::Drain(std::vector<Request>* out) {
     while (c.fd >= 0 && out->size() < kMaxBatch) {
       ssize_t n = read(c.fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
-      if (n == 0 || (n < 0 && errno == EAGAIN)) break;
+      if (n == 0) {  // nothing pending, not even the rest of a request
+        c.discarding = false;
+        break;
+      }
+      if (n < 0 && errno == EAGAIN) break;
       if (n < 0) {
         LOG_ERROR("read %s: %s; reopening", c.path.c_str(), strerror(errno));
         CloseChannel(c);
         serving_logged_ = false;
         break;
       }
-      c.partial.append(buf, n);
-      if (c.partial.back() == '\n') {
-        out->push_back({i, std::move(c.partial)});
-        c.partial.clear();
-      } else if (c.partial.size() > kMaxPartial) {
-        LOG_ERROR("%s: dropped %zu bytes that never ended in a newline: "
-                  "\"%s...\"",
-                  c.path.c_str(), c.partial.size(),
-                  nfsdfs::EscapeForLog(c.partial.substr(0, 80)).c_str());
-        c.partial.clear();
+      // PROTOCOL.md §1: a read shorter than the buffer, or one that ends in
+      // a newline, ends a request. Reads are never joined: a request without
+      // its newline is refused alone, and the rest of an over-long one is
+      // never taken for a request.
+      bool ends = static_cast<size_t>(n) < sizeof buf || buf[n - 1] == '\n';
+      if (c.discarding) {
+        c.discarding = !ends;
+        continue;
       }
+      out->push_back({i, std::string(buf, n), !ends});
+      c.discarding = !ends;
     }
   }
 }
@@ -290,7 +293,7 @@ void Daemon::DrainCld(std::vector<Request>* out) {
   if (!cld_ || out->size() >= kMaxBatch) return;
   std::vector<std::string> msgs;
   cld_->Drain(&msgs, kMaxBatch - out->size());
-  for (std::string& m : msgs) out->push_back({kCld, std::move(m)});
+  for (std::string& m : msgs) out->push_back({kCld, std::move(m), false});
 }
 
 void Daemon::RunBatch(const std::vector<Request>& reqs) {
@@ -326,6 +329,15 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
       continue;
     }
     ChannelState& c = channels_[r.channel];
+    if (r.overlong) {
+      ++c.counters.requests;
+      nfsdfs::ParseError err;
+      err.seq = nfsdfs::PeekSeq(r.line);
+      err.reason = "longer than the " + std::to_string(kReadBuffer) +
+                   "-byte read buffer; the rest of it is discarded";
+      batch.Malformed(c.fd, c.entry->channel, r.line, err, &c.counters);
+      continue;
+    }
     LOG_DEBUG("%s: %s", nfsdfs::ChannelFileName(c.entry->channel),
               nfsdfs::EscapeForLog(r.line).c_str());
     c.entry->handle(batch, c.fd, r.line, &c.counters);

@@ -71,13 +71,18 @@ class Daemon : public control::Host {
     std::string path;
     int fd = -1;
     struct event* ev = nullptr;
-    std::string partial;  // a request read in parts
+    // Reading the rest of a request longer than the read buffer, which is
+    // discarded (PROTOCOL.md §1).
+    bool discarding = false;
     ChannelCounters counters;
     bool warned_missing = false;
   };
   struct Request {
     size_t channel;  // into channels_, or kCld
     std::string line;
+    // The first piece of a request longer than the read buffer: refused by
+    // its sequence number, never parsed.
+    bool overlong;
   };
   static constexpr size_t kCld = static_cast<size_t>(-1);
 
@@ -91,7 +96,8 @@ class Daemon : public control::Host {
   void MaybeReady();
   std::string Served() const;  // what is served, for logs and STATUS=
   void CloseChannel(ChannelState& c);
-  // Reads everything pending on every open channel into `out`.
+  // Reads everything pending on every open channel into `out`, one request
+  // per read() (PROTOCOL.md §1).
   void Drain(std::vector<Request>* out);
   // The same for the cld pipe.
   void DrainCld(std::vector<Request>* out);

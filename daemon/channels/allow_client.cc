@@ -1,8 +1,13 @@
 // allow_client: a server instance starts (PROTOCOL.md §3.1).
 //
-// The new instance, the purge and the scope row are written in the batch's
-// transaction; the allow list is streamed from that same transaction, several
-// lines per write; "done 0" follows only after COMMIT.
+// The allow list is streamed first, several lines per write, from the
+// batch's transaction: the records the start keeps. Only once every line is
+// written are the purge, the new instance and the scope row written in that
+// transaction; "done 0" follows only after COMMIT. A list that was not
+// wholly written is answered -EIO and nothing of the start is applied: the
+// kernel, left without an instance, sends start again (PROTOCOL.md §7), and
+// nothing the failed start did (a purge the HA callout would announce, an
+// instance nobody holds) is kept.
 #include <cerrno>
 
 #include "daemon/channels/channel.h"
@@ -33,37 +38,45 @@ void HandleStart(Batch& b, int fd, std::string_view line,
     return;
   }
 
-  recovery::ScopeState before = ToScopeState(b.row());
-  recovery::StartPlan plan = recovery::PlanStart(before, b.now());
+  recovery::StartPlan plan =
+      recovery::PlanStart(ToScopeState(b.row()), b.now());
+  int64_t allowed = 0;
+  bool delivered = true;
+  std::string chunk;
+  Status s = b.store().ForEachClient(b.scope(), [&](const store::ClientRow& c) {
+    if (plan.purge_older_than && c.instance < *plan.purge_older_than)
+      return true;  // purged below
+    std::string l = nfsdfs::EncodeAllowClient(req.seq, c.id, c.princhash);
+    if (chunk.size() + l.size() > nfsdfs::kMaxDowncallLen) {
+      if (!b.WriteNow(fd, chunk)) {
+        delivered = false;
+        return false;
+      }
+      chunk.clear();
+    }
+    chunk += l;
+    ++allowed;
+    return true;
+  });
+  if (s.ok() && delivered && !chunk.empty()) delivered = b.WriteNow(fd, chunk);
+  if (s.ok() && !delivered) {
+    LOG_ERROR("scope %s: the allow list for start %llu was not wholly "
+              "written to allow_client; answered -EIO and nothing of the "
+              "start is kept: no client may reclaim until a start succeeds "
+              "(the kernel sends start again)",
+              b.scope().c_str(), static_cast<unsigned long long>(req.seq));
+    b.ReplyAllowDone(fd, req.seq, -EIO, 0, counters);
+    return;
+  }
+
   int64_t purged = 0;
-  Status s;
-  if (plan.purge_older_than)
+  if (s.ok() && plan.purge_older_than)
     s = b.PurgeOlderThan(*plan.purge_older_than, &purged);
   store::ScopeRow next = b.row();
   SetScopeState(plan.next, &next);
   next.kernel_boot_time = req.kernel_boot_time;
   next.grace_started = b.now();
   if (s.ok()) s = b.store().PutScope(next);
-
-  int64_t allowed = 0;
-  bool delivered = true;
-  if (s.ok()) {
-    std::string chunk;
-    s = b.store().ForEachClient(b.scope(), [&](const store::ClientRow& c) {
-      std::string l = nfsdfs::EncodeAllowClient(req.seq, c.id, c.princhash);
-      if (chunk.size() + l.size() > nfsdfs::kMaxDowncallLen) {
-        if (!b.WriteNow(fd, chunk)) {
-          delivered = false;
-          return false;
-        }
-        chunk.clear();
-      }
-      chunk += l;
-      ++allowed;
-      return true;
-    });
-    if (s.ok() && delivered && !chunk.empty()) delivered = b.WriteNow(fd, chunk);
-  }
   if (!s.ok()) {
     LOG_ERROR("scope %s: cannot start a server instance, no client may "
               "reclaim: %s",
@@ -71,11 +84,6 @@ void HandleStart(Batch& b, int fd, std::string_view line,
     b.Fail(s);
     b.ReplyAllowDone(fd, req.seq, -EIO, 0, counters);
     return;
-  }
-  if (!delivered) {
-    LOG_WARNING("scope %s: the allow list for request %llu was not "
-                "delivered; the kernel will ask again",
-                b.scope().c_str(), static_cast<unsigned long long>(req.seq));
   }
   b.row() = next;
   ScopeStats& st = b.stats();

@@ -3,9 +3,10 @@
 // same recovery engine and store as the four files.
 //
 // Rationale. A cld upcall names no server instance: each one applies to the
-// scope's current instance (PROTOCOL.md §4). GraceStart starts a new instance
-// exactly as allow_client does and streams the allowed clients as
-// -EINPROGRESS downcalls before its final status; Create stamps the client
+// scope's current instance (PROTOCOL.md §4). GraceStart streams the allowed
+// clients as -EINPROGRESS downcalls and then starts a new instance exactly as
+// allow_client does (a list not wholly written is answered -EIO and starts
+// nothing) before its final status; Create stamps the client
 // with the current instance; Remove deletes it; GraceDone ends the grace
 // period of the instance in grace. Every downcall has the size, cm_xid and
 // cm_cmd of its upcall (the kernel matches it by xid and checks its size).
@@ -85,12 +86,11 @@ void Malformed(Batch& b, int fd, std::string_view msg,
   b.ReplyMessage(fd, req.xid, -EINVAL, reply, reply, nullptr);
 }
 
-// Applies a start of a server instance to the batch's scope row (the
-// transaction is the batch's). Returns the plan, or nullopt after recording
-// a storage failure in the batch.
-std::optional<recovery::StartPlan> StartInstance(Batch& b, int64_t* purged) {
-  recovery::StartPlan plan =
-      recovery::PlanStart(ToScopeState(b.row()), b.now());
+// Applies `plan`, a start of a server instance planned from the batch's
+// scope row, to that row (the transaction is the batch's). Returns false
+// after recording a storage failure in the batch.
+bool StartInstance(Batch& b, const recovery::StartPlan& plan,
+                   int64_t* purged) {
   Status s;
   *purged = 0;
   if (plan.purge_older_than)
@@ -106,11 +106,11 @@ std::optional<recovery::StartPlan> StartInstance(Batch& b, int64_t* purged) {
         "reclaim: %s",
         b.scope().c_str(), s.ToString().c_str());
     b.Fail(s);
-    return std::nullopt;
+    return false;
   }
   b.row() = next;
   b.stats().clients -= *purged;
-  return plan;
+  return true;
 }
 
 // A kernel that did not announce its grace period (one that never sent
@@ -119,8 +119,9 @@ std::optional<recovery::StartPlan> StartInstance(Batch& b, int64_t* purged) {
 // storage failure.
 bool AdoptInstance(Batch& b, const Message& req) {
   int64_t purged = 0;
-  auto plan = StartInstance(b, &purged);
-  if (!plan) return false;
+  recovery::StartPlan plan =
+      recovery::PlanStart(ToScopeState(b.row()), b.now());
+  if (!StartInstance(b, plan, &purged)) return false;
   b.stats().start_seen = false;
   LOG_WARNING(
       "scope %s: cld %s %u arrived %s; started server instance %lld "
@@ -129,7 +130,7 @@ bool AdoptInstance(Batch& b, const Message& req) {
       req.cmd == static_cast<uint8_t>(Command::kCheck)
           ? "outside a grace period known to this database"
           : "before any server instance was started",
-      static_cast<long long>(plan->instance), static_cast<long long>(purged));
+      static_cast<long long>(plan.instance), static_cast<long long>(purged));
   return true;
 }
 
@@ -140,16 +141,14 @@ void HandleGraceStart(Batch& b, int fd, const Message& req,
     return;
   }
   recovery::ScopeState before = ToScopeState(b.row());
-  int64_t purged = 0;
-  auto plan = StartInstance(b, &purged);
-  if (!plan) {
-    Reply(b, fd, req, -EIO, c);
-    return;
-  }
-  // One downcall per allowed client, each one write of one message.
+  recovery::StartPlan plan = recovery::PlanStart(before, b.now());
+  // One downcall per allowed client, each one write of one message: the
+  // records the start keeps, sent before it changes anything.
   int64_t allowed = 0, withheld = 0;
   bool delivered = true;
   Status s = b.store().ForEachClient(b.scope(), [&](const store::ClientRow& r) {
+    if (plan.purge_older_than && r.instance < *plan.purge_older_than)
+      return true;  // purged by StartInstance
     if (req.vers < 2 && !r.princhash.empty()) {
       ++withheld;
       return true;
@@ -174,10 +173,19 @@ void HandleGraceStart(Batch& b, int fd, const Message& req,
     return;
   }
   if (!delivered) {
-    LOG_WARNING(
-        "scope %s: the allow list for cld GraceStart %u was not "
-        "wholly delivered",
+    LOG_ERROR(
+        "scope %s: the allow list for cld GraceStart %u was not wholly "
+        "written to the pipe; answered -EIO so that the kernel does not "
+        "take a part of the list for all of it, and nothing of the start "
+        "is kept",
         b.scope().c_str(), req.xid);
+    Reply(b, fd, req, -EIO, c);
+    return;
+  }
+  int64_t purged = 0;
+  if (!StartInstance(b, plan, &purged)) {
+    Reply(b, fd, req, -EIO, c);
+    return;
   }
   if (withheld > 0) {
     LOG_WARNING(
@@ -188,7 +196,7 @@ void HandleGraceStart(Batch& b, int fd, const Message& req,
   }
   ScopeStats& st = b.stats();
   st.start_seen = true;
-  st.start_instance = plan->instance;
+  st.start_instance = plan.instance;
   st.start_time = b.now();
   st.allowed = allowed;
   st.reclaimed = 0;
@@ -196,7 +204,7 @@ void HandleGraceStart(Batch& b, int fd, const Message& req,
       "scope %s: server instance %lld starts its grace period (cld "
       "version %u)%s; %lld client(s) may reclaim, %lld stale "
       "record(s) removed",
-      b.scope().c_str(), static_cast<long long>(plan->instance), req.vers,
+      b.scope().c_str(), static_cast<long long>(plan.instance), req.vers,
       before.in_grace() ? "; the previous instance never ended its grace period"
                         : "",
       static_cast<long long>(allowed), static_cast<long long>(purged));

@@ -116,6 +116,20 @@ class Pipe {
   }
 
   void Send(const Message& m) { SendRaw(nfsdfs::cld::Encode(m)); }
+  // Fills the kernel's side with version-2 GetVersion downcalls for xid 0
+  // until the helper's next write fails (EAGAIN), as if the kernel had
+  // stopped reading. The next Serve() takes them off before its COMMIT.
+  void Clog() {
+    Message filler;
+    filler.vers = 2;
+    filler.cmd = static_cast<uint8_t>(Command::kGetVersion);
+    filler.xid = 0;
+    std::string bytes = nfsdfs::cld::Encode(filler);
+    while (send(helper_, bytes.data(), bytes.size(), MSG_DONTWAIT) ==
+           static_cast<ssize_t>(bytes.size())) {
+    }
+    REQUIRE(errno == EAGAIN);
+  }
   void SendRaw(const std::string& bytes) {
     REQUIRE(send(kernel_, bytes.data(), bytes.size(), 0) ==
             static_cast<ssize_t>(bytes.size()));
@@ -289,6 +303,34 @@ TEST_CASE("cld: the final GraceStart reply waits for COMMIT", "[cld]") {
   auto r = p.Replies(1067);
   REQUIRE(r.size() == 2);
   CHECK(r[1].status == 0);
+}
+
+TEST_CASE("cld: a GraceStart whose allow list was not wholly written is "
+          "answered -EIO",
+          "[cld]") {
+  Pipe p;
+  p.GraceStart(2, 1, 1000);
+  p.Call(Up(2, Command::kCreate, 2, "client-a"), 1001);
+  p.Call(Up(2, Command::kGraceDone, 3), 1002);
+  store::ScopeRow before = ScopeOf(p.db());
+  p.Clog();
+  p.Send(Up(2, Command::kGraceStart, 7));
+  REQUIRE(p.Serve(2000) == 1);
+  std::vector<Message> r;
+  for (const Message& m : p.Replies(1067))
+    if (m.xid == 7) r.push_back(m);
+  // No client could be sent: the final status says the list is not whole.
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].status == -EIO);
+  CHECK(p.counters().failed == 1);
+  // Nothing the failed start did is kept: the kernel starts again.
+  store::ScopeRow after = ScopeOf(p.db());
+  CHECK(after.boot_time == before.boot_time);
+  CHECK(after.new_boot_time == before.new_boot_time);
+  CHECK(after.max_instance == before.max_instance);
+  CHECK(p.row().new_boot_time == before.new_boot_time);
+  CHECK(p.GraceStart(2, 8, 3000) ==
+        std::map<std::string, std::string>{{"client-a", ""}});
 }
 
 TEST_CASE("cld: Create is on disk before its reply, with its hash", "[cld]") {

@@ -1,8 +1,9 @@
 // The hostile-input table: every kind of broken request the kernel side can
 // produce (PROTOCOL.md §2 and §5), each sent to the real helper, each getting
 // its documented status and a log line naming it, with the helper still
-// serving afterwards. Also duplicate sequence numbers, and a reply the
-// kernel no longer waits for (a write the channel refuses).
+// serving afterwards. Also duplicate sequence numbers, a reply the kernel
+// no longer waits for (a write the channel refuses), and an allow list the
+// channel refuses.
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
@@ -208,6 +209,48 @@ TEST_CASE("a reply the kernel no longer waits for is logged, not fatal",
   CHECK(s.n.k().Stats(Channel::kCreateClient).rejected_writes == rejected + 1);
   s.n.k().SetRequestTimeout(kStepTimeout);
   s.StillServing("44");
+}
+
+TEST_CASE("a start whose allow list was not wholly written is answered -EIO",
+          "[scenario][input][malformed]") {
+  Served s;
+  REQUIRE(s.n.k().EstablishState("A", "", Minor::kV41).ok());
+  // A record the kernel refuses to take (a 5-byte principal hash), stamped
+  // with the running instance so that the next start keeps it: the write of
+  // the allow list fails with EINVAL.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(s.db.c_str(), &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  std::string insert =
+      "INSERT INTO v4clients VALUES ('default', X'5a', X'0102030405', 1, " +
+      std::to_string(s.n.k().CurrentInstance()) + ", 0, 0)";
+  REQUIRE(sqlite3_exec(db, insert.c_str(), nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  auto before = ScopeOf(s.db);
+  REQUIRE(before);
+
+  auto r = s.n.k().StartInstance(2000);
+  REQUIRE_FALSE(r.timed_out);
+  CHECK(r.status == -EIO);
+  CHECK(r.instance == 0);
+  CHECK(r.allow.empty());
+  CHECK(s.n.WaitForLog("was not wholly written"));
+  // Nothing the failed start did is kept: no new instance, no purge.
+  auto after = ScopeOf(s.db);
+  REQUIRE(after);
+  CHECK(after->boot_time == before->boot_time);
+  CHECK(after->new_boot_time == before->new_boot_time);
+  CHECK(after->max_instance == before->max_instance);
+  CHECK(RecordedIds(s.db) == std::set<std::string>{"A", "Z"});
+
+  // Once the record is gone, the kernel's next start succeeds.
+  REQUIRE(sqlite3_exec(db, "DELETE FROM v4clients WHERE id = X'5a'", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto again = s.n.k().StartInstance(2001);
+  CHECK(again.ok());
+  CHECK(Ids(again.allow) == std::set<std::string>{"A"});
+  CHECK(s.n.HelperRunning());
 }
 
 }  // namespace
