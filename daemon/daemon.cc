@@ -437,10 +437,14 @@ int Daemon::Run() {
   if (idmap_) idmap_->Start(base_);
   // Every file is open (a channel re-opened later is root's own, which
   // needs no capability): give up all of them (daemon/util/privileges.h).
+  // The process has one thread until here: capng_apply() changes only the
+  // calling thread's sets, so every thread must be started after the drop
+  // to inherit the empty ones.
   std::string dropped;
   Status ps = DropAllCapabilities(&dropped);
   if (!ps.ok()) LOG_ERROR("%s", ps.ToString().c_str());
   if (!dropped.empty()) LOG_DEBUG("capabilities dropped: %s", dropped.c_str());
+  if (idmap_) idmap_->StartWorkers();
   event_base_dispatch(base_);
   sd_notify(0, "STOPPING=1");
   control_.reset();  // removes the socket: helper-ctl sees us gone

@@ -119,12 +119,16 @@ void IdmapService::Start(struct event_base* base) {
                        this);
   event_add(wake_ev_, nullptr);
   retry_ = evtimer_new(base_, OnRetry, this);
+  if (!OpenChannels()) ScheduleRetry();
+}
+
+void IdmapService::StartWorkers() {
+  if (!wake_ev_) return;  // Start() failed: nothing would hear them
   size_t n = pool_->mapper->concurrent() ? opts_.workers : 1;
   if (n == 0) n = 1;
   for (size_t i = 0; i < n; ++i) {
     std::thread(WorkerLoop, pool_).detach();
   }
-  if (!OpenChannels()) ScheduleRetry();
 }
 
 void IdmapService::ScheduleRetry() {

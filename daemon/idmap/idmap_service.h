@@ -70,9 +70,15 @@ class IdmapService {
   // Reads idmapd.conf, initialises libnfsidmap, and refuses (non-OK, with a
   // message saying what to do) if another process holds either channel open.
   Status Init();
-  // Starts the workers and opens the channels on `base`.
+  // Opens the channels on `base` (upcalls read now wait for the workers).
   // REQUIRES: Init() succeeded.
   void Start(struct event_base* base);
+  // Starts the lookup workers. The daemon calls this only after it dropped
+  // its capabilities: capng_apply() changes the calling thread alone, so a
+  // thread started before the drop would keep them
+  // (daemon/util/privileges.h).
+  // REQUIRES: Start() was called.
+  void StartWorkers();
 
   IdmapStats Stats() const;
   // True when both channels are open.
