@@ -29,6 +29,16 @@ constexpr size_t kMaxBatch = 4096;
 // A request is at most 4096 bytes (PROTOCOL.md §2); a longer accumulation is
 // garbage and is dropped rather than held.
 constexpr size_t kMaxPartial = 2 * nfsdfs::kMaxRequestLen;
+// How long a statement on the event loop waits for a lock another
+// connection holds. The daemon is the only writer it expects (another one,
+// helper-ctl import-nfsdcld or a second helper, is an anomaly), and every
+// upcall, the cld pipe's included (nfsd gives a tracker about a second to
+// reopen it), waits behind the loop: so the wait is short, and a database
+// still locked after it fails that batch (-EIO, which the kernel retries),
+// logged as a storage failure naming the lock. The start (migrations, the
+// first-start import) keeps the Store's longer default: nothing is served
+// yet.
+constexpr int kLoopBusyTimeoutMs = 250;
 
 }  // namespace
 
@@ -148,6 +158,7 @@ Status Daemon::Init() {
   if (s.ok()) s = store_->CountClients(opts_.scope, &stats_.clients);
   if (s.ok() && idmap_) s = idmap_->Init();
   if (!s.ok()) return s;
+  store_->SetBusyTimeout(kLoopBusyTimeoutMs);
   recovery::ScopeState st = ToScopeState(row_);
   LOG_INFO("database %s, scope %s: %s%s", opts_.db.c_str(),
            opts_.scope.c_str(), DescribeInstance(st.current()).c_str(),
