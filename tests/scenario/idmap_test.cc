@@ -250,6 +250,46 @@ TEST_CASE("idmap: a slow name lookup does not delay client tracking",
   n.node->StopHelper();
 }
 
+TEST_CASE("idmap: a lookup that hangs is answered as failed and does not "
+          "hold back the answers behind it",
+          "[scenario][idmap]") {
+  IdmapNode n;
+  // Far longer than nfsd waits for an answer.
+  constexpr int kHangMs = 60000;
+  n.Start({{"LD_PRELOAD", NFSDH_SLOW_NSS_SO},
+           {"NFSDH_SLOW_NSS_NAME", "slowpoke"},
+           {"NFSDH_SLOW_NSS_MS", std::to_string(kHangMs)}});
+  const auto t0 = Clock::now();
+  nfsdsim::IdmapTicket slow =
+      n.idmap.Upcall(IdmapCache::kNameToId, "*", "user", At("slowpoke"));
+  // Behind it on the same channel: answered at once by another worker,
+  // written only in upcall order.
+  nfsdsim::IdmapTicket fast =
+      n.idmap.Upcall(IdmapCache::kNameToId, "*", "user", At("root"));
+  std::optional<nfsdsim::Downcall> f = n.idmap.Await(fast, 20s);
+  std::optional<nfsdsim::Downcall> d = n.idmap.Await(slow, 1s);
+  REQUIRE(f.has_value());
+  CHECK(f->value == "0");
+  REQUIRE(d.has_value());
+  // Answered as a failed lookup is: a negative entry (nfsd answers
+  // NFS4ERR_BADOWNER), never an id.
+  CHECK_FALSE(d->value.has_value());
+  using ms = std::chrono::milliseconds;
+  auto slow_ms = std::chrono::duration_cast<ms>(d->at - t0).count();
+  auto fast_ms = std::chrono::duration_cast<ms>(f->at - t0).count();
+  WARN("the hung lookup was answered after " << slow_ms
+                                             << " ms, the one behind it after "
+                                             << fast_ms << " ms");
+  // Not before the bound (5 s), and long before the lookup ends.
+  CHECK(slow_ms >= 4900);
+  CHECK(fast_ms < kHangMs / 2);
+  CHECK(n.node->WaitForLog("no answer from the name service within 5 s"));
+  // The channel goes on: a later lookup is answered as usual.
+  CHECK(n.Ask(IdmapCache::kNameToId, "user", At("daemon")).value == "1");
+  CHECK(n.idmap.Stats(IdmapCache::kNameToId).rejected == 0);
+  n.node->StopHelper();
+}
+
 TEST_CASE("idmap: nfsd-helper refuses a channel another process serves",
           "[scenario][idmap]") {
   IdmapNode n;
