@@ -29,6 +29,16 @@ constexpr size_t kReadBuffer = 2 * nfsdfs::kMaxRequestLen;
 // Requests handled in one batch at most; the rest wait for the next wake-up
 // (the channel is still readable), which bounds memory under a flood.
 constexpr size_t kMaxBatch = 4096;
+// How long a statement on the event loop waits for a lock another
+// connection holds. The daemon is the only writer it expects (another one,
+// helper-ctl import-nfsdcld or a second helper, is an anomaly), and every
+// upcall, the cld pipe's included (nfsd gives a tracker about a second to
+// reopen it), waits behind the loop: so the wait is short, and a database
+// still locked after it fails that batch (-EIO, which the kernel retries),
+// logged as a storage failure naming the lock. The start (migrations, the
+// first-start import) keeps the Store's longer default: nothing is served
+// yet.
+constexpr int kLoopBusyTimeoutMs = 250;
 // The longest wait between two attempts to record a grace end nfsd made.
 constexpr int kMaxGraceRetrySeconds = 30;
 // How long v4_end_grace may say Y, while the pipe is open, before the
@@ -177,6 +187,7 @@ Status Daemon::Init() {
   if (s.ok()) s = store_->CountClients(opts_.scope, &stats_.clients);
   if (s.ok() && idmap_) s = idmap_->Init();
   if (!s.ok()) return s;
+  store_->SetBusyTimeout(kLoopBusyTimeoutMs);
   recovery::ScopeState st = ToScopeState(row_);
   LOG_INFO("database %s, scope %s: %s%s", opts_.db.c_str(),
            opts_.scope.c_str(), DescribeInstance(st.current()).c_str(),
@@ -596,10 +607,14 @@ int Daemon::Run() {
   if (idmap_) idmap_->Start(base_);
   // Every file is open (a channel re-opened later is root's own, which
   // needs no capability): give up all of them (daemon/util/privileges.h).
+  // The process has one thread until here: capng_apply() changes only the
+  // calling thread's sets, so every thread must be started after the drop
+  // to inherit the empty ones.
   std::string dropped;
   Status ps = DropAllCapabilities(&dropped);
   if (!ps.ok()) LOG_ERROR("%s", ps.ToString().c_str());
   if (!dropped.empty()) LOG_DEBUG("capabilities dropped: %s", dropped.c_str());
+  if (idmap_) idmap_->StartWorkers();
   event_base_dispatch(base_);
   sd_notify(0, "STOPPING=1");
   control_.reset();  // removes the socket: helper-ctl sees us gone

@@ -10,6 +10,17 @@
 // never make the next one, and never lands in part. One session is open at a
 // time: a new one replaces it, and one idle for a minute is dropped, with
 // what it staged, by the server's sweep or the next call.
+//
+// The committing call runs on the daemon's event loop, like every
+// procedure, and upcalls that arrive meanwhile (the cld pipe's included)
+// wait for it. What bounds it is the staging limit: at most CTL_MAX_IMPORT
+// records (and kMaxStagedBytes), inserted in one transaction with one
+// durable COMMIT, so its length grows with the number of records. It
+// stays on the loop on purpose: the daemon's connection is the database's
+// only writer (daemon.cc's short busy timeout relies on that), and the
+// import's checks against the scope it serves must see the same state as
+// the batches around it. nfsd-helper(8) tells operators to import large
+// sets when the server is quiet.
 #include <ctime>
 #include <vector>
 

@@ -56,6 +56,7 @@ std::string IdmapService::ChannelPath(Direction d) const {
 IdmapService::~IdmapService() {
   for (Channel& c : channels_) CloseChannel(c);
   if (wake_ev_) event_free(wake_ev_);
+  if (deadline_ev_) event_free(deadline_ev_);
   if (retry_) event_free(retry_);
   if (pool_) {
     std::lock_guard<std::mutex> lock(pool_->mu);
@@ -119,12 +120,17 @@ void IdmapService::Start(struct event_base* base) {
                        this);
   event_add(wake_ev_, nullptr);
   retry_ = evtimer_new(base_, OnRetry, this);
+  deadline_ev_ = evtimer_new(base_, OnDeadline, this);
+  if (!OpenChannels()) ScheduleRetry();
+}
+
+void IdmapService::StartWorkers() {
+  if (!wake_ev_) return;  // Start() failed: nothing would hear them
   size_t n = pool_->mapper->concurrent() ? opts_.workers : 1;
   if (n == 0) n = 1;
   for (size_t i = 0; i < n; ++i) {
     std::thread(WorkerLoop, pool_).detach();
   }
-  if (!OpenChannels()) ScheduleRetry();
 }
 
 void IdmapService::ScheduleRetry() {
@@ -232,11 +238,33 @@ void IdmapService::ReadChannel(Channel& c) {
     }
     LOG_DEBUG("idmap: %s: %s", DirectionName(c.direction),
               nfsdfs::EscapeForLog(line).c_str());
+    job->deadline = std::chrono::steady_clock::now() + opts_.lookup_timeout;
     c.inflight.push_back(job);
+    if (c.inflight.size() == 1) ArmDeadline();
     std::lock_guard<std::mutex> lock(pool_->mu);
     pool_->todo.push_back(std::move(job));
     pool_->cv.notify_one();
   }
+}
+
+void IdmapService::ArmDeadline() {
+  if (!deadline_ev_) return;
+  std::optional<std::chrono::steady_clock::time_point> first;
+  for (const Channel& c : channels_) {
+    // Deadlines grow in upcall order: the front's is the channel's first.
+    if (!c.inflight.empty() && (!first || c.inflight.front()->deadline < *first))
+      first = c.inflight.front()->deadline;
+  }
+  if (!first) {
+    event_del(deadline_ev_);
+    return;
+  }
+  auto wait = std::chrono::duration_cast<std::chrono::microseconds>(
+      *first - std::chrono::steady_clock::now());
+  if (wait.count() < 0) wait = std::chrono::microseconds(0);
+  struct timeval tv = {static_cast<time_t>(wait.count() / 1000000),
+                       static_cast<suseconds_t>(wait.count() % 1000000)};
+  evtimer_add(deadline_ev_, &tv);
 }
 
 void IdmapService::WorkerLoop(std::shared_ptr<Pool> pool) {
@@ -246,10 +274,12 @@ void IdmapService::WorkerLoop(std::shared_ptr<Pool> pool) {
     if (pool->stop) return;
     std::shared_ptr<Job> job = std::move(pool->todo.front());
     pool->todo.pop_front();
+    if (job->abandoned) continue;  // timed out while waiting for a worker
     lock.unlock();
     Mapping m = pool->mapper->Map(job->upcall);
     lock.lock();
-    job->result = std::move(m);
+    // An abandoned job's result was set by the loop, which no longer waits.
+    if (!job->abandoned) job->result = std::move(m);
     job->done = true;
     if (pool->stop) return;
     uint64_t one = 1;
@@ -261,14 +291,40 @@ void IdmapService::WorkerLoop(std::shared_ptr<Pool> pool) {
 
 void IdmapService::WriteFinished() {
   const int64_t expiry = static_cast<int64_t>(time(nullptr)) + timeout_;
+  const auto now = std::chrono::steady_clock::now();
   for (Channel& c : channels_) {
     std::vector<std::shared_ptr<Job>> ready;
+    std::vector<std::shared_ptr<Job>> late;
     {
       std::lock_guard<std::mutex> lock(pool_->mu);
-      while (!c.inflight.empty() && c.inflight.front()->done) {
-        ready.push_back(std::move(c.inflight.front()));
+      while (!c.inflight.empty() && (c.inflight.front()->done ||
+                                     c.inflight.front()->deadline <= now)) {
+        std::shared_ptr<Job>& job = c.inflight.front();
+        if (!job->done) {
+          // Its worker (if one has it) finishes alone; the result is
+          // dropped. Not started yet: no worker will.
+          job->abandoned = true;
+          late.push_back(job);
+        }
+        ready.push_back(std::move(job));
         c.inflight.pop_front();
       }
+    }
+    for (const auto& job : late) {
+      job->result = pool_->mapper->Failed(job->upcall, -ETIMEDOUT);
+      const Upcall& up = job->upcall;
+      const bool by_id = up.direction == Direction::kIdToName;
+      const std::string key =
+          by_id ? std::to_string(up.id) : nfsdfs::EscapeForLog(up.name);
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+          opts_.lookup_timeout);
+      LOG_WARNING(
+          "idmap: %s %s %s: no answer from the name service within %lld s; "
+          "answered as a failed lookup (%s), and the answers behind it go "
+          "out",
+          DirectionName(c.direction), IdTypeName(up.type), key.c_str(),
+          static_cast<long long>(seconds.count()),
+          by_id ? "the nobody name" : "a negative entry");
     }
     for (const auto& job : ready) {
       const Upcall& up = job->upcall;
@@ -313,6 +369,7 @@ void IdmapService::WriteFinished() {
       ReadChannel(c);
     }
   }
+  ArmDeadline();
 }
 
 IdmapStats IdmapService::Stats() const {
@@ -351,6 +408,10 @@ void IdmapService::OnWake(int fd, short, void* arg) {
   if (read(fd, &count, sizeof count) < 0) {
     // EAGAIN: another wake-up already drained it.
   }
+  static_cast<IdmapService*>(arg)->WriteFinished();
+}
+
+void IdmapService::OnDeadline(int, short, void* arg) {
   static_cast<IdmapService*>(arg)->WriteFinished();
 }
 

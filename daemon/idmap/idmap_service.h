@@ -13,6 +13,15 @@
 // until answers went out (the kernel keeps the rest queued, and each nfsd
 // thread waiting for one gives up after its own timeout).
 //
+// A lookup gets lookup_timeout (5 s, about as long as an nfsd thread waits
+// for the answer) from the moment its upcall is read. One still running then
+// is answered as a failed lookup is, as rpc.idmapd answers when the name
+// service fails (the nobody name, or a negative entry), and logged, so the
+// answers queued behind it on its channel go out; its worker finishes it
+// alone and the late result is dropped. An upcall no worker has started by
+// then is answered the same way and never looked up. A name service that
+// hangs can therefore tie up every worker, but never the answers.
+//
 // These channels do not touch the database: they have no part in the
 // client-tracking batches and transactions. A channel that fails (nfsd
 // stopped, the module unloaded) is closed and reopened every second, and a
@@ -52,6 +61,8 @@ struct ServiceOptions {
   std::optional<int64_t> cache_timeout;
   size_t workers = 4;
   size_t max_queue = 256;  // per channel
+  // How long a lookup may take before it is answered as a failed one.
+  std::chrono::milliseconds lookup_timeout{5000};
 };
 
 // The service options the daemon's options ask for.
@@ -70,9 +81,15 @@ class IdmapService {
   // Reads idmapd.conf, initialises libnfsidmap, and refuses (non-OK, with a
   // message saying what to do) if another process holds either channel open.
   Status Init();
-  // Starts the workers and opens the channels on `base`.
+  // Opens the channels on `base` (upcalls read now wait for the workers).
   // REQUIRES: Init() succeeded.
   void Start(struct event_base* base);
+  // Starts the lookup workers. The daemon calls this only after it dropped
+  // its capabilities: capng_apply() changes the calling thread alone, so a
+  // thread started before the drop would keep them
+  // (daemon/util/privileges.h).
+  // REQUIRES: Start() was called.
+  void StartWorkers();
 
   IdmapStats Stats() const;
   // True when both channels are open.
@@ -85,8 +102,11 @@ class IdmapService {
  private:
   struct Job {
     Upcall upcall;
+    std::chrono::steady_clock::time_point deadline;  // loop only
+    // Set by the worker under Pool::mu, or by the loop once abandoned.
     Mapping result;
-    bool done = false;  // guarded by Pool::mu
+    bool done = false;       // guarded by Pool::mu
+    bool abandoned = false;  // answered without it; guarded by Pool::mu
   };
   // What the workers share with the loop; kept alive by whoever holds it
   // last (see the destructor).
@@ -116,12 +136,15 @@ class IdmapService {
   void CloseChannel(Channel& c);
   void ReadChannel(Channel& c);
   void WriteFinished();
+  // Arms deadline_ev_ for the earliest deadline of a lookup still awaited.
+  void ArmDeadline();
   void ScheduleRetry();
   static void WorkerLoop(std::shared_ptr<Pool> pool);
 
   static void OnReadable(int fd, short what, void* arg);
   static void OnWake(int fd, short what, void* arg);
   static void OnRetry(int fd, short what, void* arg);
+  static void OnDeadline(int fd, short what, void* arg);
 
   ServiceOptions opts_;
   IdmapdSettings settings_;
@@ -130,6 +153,7 @@ class IdmapService {
   struct event_base* base_ = nullptr;
   struct event* retry_ = nullptr;
   struct event* wake_ev_ = nullptr;
+  struct event* deadline_ev_ = nullptr;
   std::shared_ptr<Pool> pool_;
 };
 

@@ -131,6 +131,15 @@ Mapping Mapper::Map(const Upcall& up) {
   return MapUnlocked(up);
 }
 
+Mapping Mapper::Failed(const Upcall& up, int error) const {
+  Mapping m;
+  m.error = error;
+  if (up.direction == Direction::kIdToName)
+    m.answer.name = up.type == IdType::kUser ? settings_.nobody_user
+                                             : settings_.nobody_group;
+  return m;
+}
+
 Mapping Mapper::MapUnlocked(const Upcall& up) {
   Mapping m;
   if (up.direction == Direction::kIdToName) {
@@ -140,14 +149,9 @@ Mapping Mapper::MapUnlocked(const Upcall& up) {
     int rc = up.type == IdType::kUser
                  ? nfs4_uid_to_name(up.id, domain.data(), name, sizeof name)
                  : nfs4_gid_to_name(up.id, domain.data(), name, sizeof name);
-    if (rc == 0 && name[0] != '\0') {
-      m.mapped = true;
-      m.answer.name = name;
-    } else {
-      m.error = rc;
-      m.answer.name = up.type == IdType::kUser ? settings_.nobody_user
-                                               : settings_.nobody_group;
-    }
+    if (rc != 0 || name[0] == '\0') return Failed(up, rc);
+    m.mapped = true;
+    m.answer.name = name;
     return m;
   }
   std::vector<char> name(up.name.begin(), up.name.end());

@@ -69,6 +69,9 @@ class Mapper {
 
   // The answer to `up`. Thread-safe; may block.
   Mapping Map(const Upcall& up);
+  // The answer to `up` when its lookup failed with `error`: the nobody name
+  // (idtoname) or a negative entry (nametoid). Thread-safe; never blocks.
+  Mapping Failed(const Upcall& up, int error) const;
 
   const std::string& domain() const { return domain_; }
   bool concurrent() const { return concurrent_; }

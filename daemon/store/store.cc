@@ -59,6 +59,17 @@ CREATE TABLE imports (
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");
 
+// What a lock held by another connection means here: the daemon is the only
+// writer its database expects.
+constexpr char kBusyHint[] =
+    ": another process holds the database's write lock (a helper-ctl "
+    "command that writes it, or a second nfsd-helper?)";
+
+bool IsBusy(int rc) {
+  int primary = rc & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
 bool IsCorruption(int rc) {
   int primary = rc & 0xff;
   return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
@@ -151,6 +162,7 @@ Status Store::Error(const char* what) const {
   int rc = sqlite3_extended_errcode(db_);
   std::string m = std::string(what) + " (" + path_ + "): " + sqlite3_errmsg(db_);
   if (IsCorruption(rc)) return Status::Corrupt(m);
+  if (IsBusy(rc)) m += kBusyHint;
   return Status::Io(m);
 }
 
@@ -162,6 +174,7 @@ Status Store::Exec(const char* sql) {
                   ")";
   sqlite3_free(err);
   if (IsCorruption(rc)) return Status::Corrupt(m);
+  if (IsBusy(rc)) m += kBusyHint;
   return Status::Io(m);
 }
 

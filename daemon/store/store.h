@@ -95,7 +95,9 @@ class Store {
 
   const std::string& path() const { return path_; }
   // How long a statement waits for a lock another connection holds
-  // (default 10 s).
+  // (default 10 s: right for helper-ctl's offline tools, which may wait). A
+  // statement still locked out then fails with kIo, its message saying that
+  // another process holds the write lock.
   void SetBusyTimeout(int ms);
 
   // The value of a PRAGMA on this connection ("journal_mode" -> "wal").

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 #include "daemon/util/fs.h"
@@ -23,6 +24,19 @@ std::string CapText(capng_type_t which) {
   std::string s = text ? text : "";
   free(text);
   return s;
+}
+
+// The number of threads of this process (/proc/self/status), 0 if unknown.
+long ThreadCount() {
+  FILE* f = fopen("/proc/self/status", "re");
+  if (!f) return 0;
+  char line[256];
+  long n = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "Threads: %ld", &n) == 1) break;
+  }
+  fclose(f);
+  return n;
 }
 
 }  // namespace
@@ -64,6 +78,13 @@ Status CheckStateFiles(const std::string& db, uid_t euid) {
 
 Status DropAllCapabilities(std::string* dropped) {
   dropped->clear();
+  long threads = ThreadCount();
+  if (threads > 1)
+    return Status::Invalid(
+        "capabilities not dropped: the process has " +
+        std::to_string(threads) +
+        " threads and a drop changes only the calling thread's; the others "
+        "would keep theirs");
   capng_clear(CAPNG_SELECT_BOTH);
   if (capng_get_caps_process() != 0)
     return Status::FromErrno("cannot read the process's capabilities", errno);

@@ -12,6 +12,12 @@
 // grants none in the first place (CapabilityBoundingSet= empty); then there
 // is nothing left to drop.
 //
+// Capabilities belong to a thread, not to the process: capng_apply() (the
+// capset system call) changes the calling thread's sets only, and a thread
+// inherits its creator's sets when it is made. So the drop happens while the
+// daemon has a single thread, and every other thread (the ID-mapping lookup
+// workers) is started after it, with nothing to inherit.
+//
 // The records decide who may reclaim state, so the daemon refuses a database
 // that another user could have written: a file not owned by the daemon's
 // effective uid, or a state directory that group or others may write (see
@@ -38,6 +44,9 @@ Status CheckStateFiles(const std::string& db, uid_t euid);
 // the log. Fails only if capabilities that were held could not be dropped;
 // a bounding set that cannot be changed (no CAP_SETPCAP) is reported in
 // *dropped and not an error, since the permitted set is empty anyway.
+// REQUIRES: the calling thread is the process's only one. If another thread
+// exists, nothing is dropped and kInvalid says so: a partial drop would look
+// like a done one in the log.
 Status DropAllCapabilities(std::string* dropped);
 
 }  // namespace nfsdh

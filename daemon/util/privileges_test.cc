@@ -1,12 +1,17 @@
 #include "daemon/util/privileges.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 
 namespace nfsdh {
 namespace {
@@ -75,6 +80,49 @@ TEST_CASE("state files owned by another user, or a shared directory, are "
   SECTION("the daemon's own uid is what counts") {
     CHECK(CheckStateFiles(db, 4242).code() == Status::Code::kPermission);
   }
+}
+
+std::string OwnCapEff() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("CapEff:", 0) == 0) return line;
+  return "?";
+}
+
+TEST_CASE("capabilities are not dropped while another thread exists",
+          "[privileges]") {
+  // In a child, so that a drop cannot take this process's capabilities.
+  // Exit status: 0 refused and nothing dropped, 1 dropped, 2 refused but
+  // the capabilities changed anyway, 3 the refusal does not say why.
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread other([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return done; });
+    });
+    std::string before = OwnCapEff();
+    std::string dropped;
+    Status s = DropAllCapabilities(&dropped);
+    int code = s.ok() ? 1
+               : OwnCapEff() != before ? 2
+               : s.message().find("thread") == std::string::npos ? 3
+                                                                  : 0;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    other.join();
+    _exit(code);
+  }
+  int st = 0;
+  REQUIRE(waitpid(pid, &st, 0) == pid);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // (root and daemon, uid/gid 0 and 1 on every Debian system) through real
 // libnfsidmap and NSS.
 #include <catch2/catch.hpp>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,6 +79,35 @@ struct IdmapNode {
 
 std::string At(const char* user) { return std::string(user) + "@" + kDomain; }
 
+size_t CountOf(const std::string& s, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = s.find(needle); at != std::string::npos;
+       at = s.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+// The capability lines (CapInh ... CapAmb) of every thread of `pid`, by
+// thread id.
+std::map<std::string, std::map<std::string, std::string>> ThreadCaps(
+    pid_t pid) {
+  std::map<std::string, std::map<std::string, std::string>> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  REQUIRE(d != nullptr);
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(dir + "/" + e->d_name + "/status");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("Cap", 0) != 0) continue;
+      size_t colon = line.find(':');
+      out[e->d_name][line.substr(0, colon)] = line.substr(colon + 1);
+    }
+  }
+  closedir(d);
+  return out;
+}
+
 TEST_CASE("idmap: users and groups map both ways, unknown ones as nfsd wants",
           "[scenario][idmap]") {
   IdmapNode n;
@@ -133,6 +163,45 @@ TEST_CASE("idmap: users and groups map both ways, unknown ones as nfsd wants",
   n.node->StopHelper();
 }
 
+TEST_CASE("idmap: no thread of the serving helper holds a capability",
+          "[scenario][idmap][privileges]") {
+  IdmapNode n;
+  n.Start();
+  REQUIRE(n.node->k().StartInstance(1000).ok());
+  // A lookup answered: the workers exist and have worked.
+  REQUIRE(n.Ask(IdmapCache::kIdToName, "user", "0").value == At("root"));
+  pid_t pid = n.node->HelperPid();
+  REQUIRE(n.node->WaitForLog("capabilities dropped: "));
+  auto threads = ThreadCaps(pid);
+  // The loop's thread and the lookup workers.
+  CHECK(threads.size() > 1);
+  for (const auto& [tid, caps] : threads) {
+    for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+      INFO("thread " << tid << (tid == std::to_string(pid) ? " (main)" : "")
+                     << " " << set);
+      REQUIRE(caps.count(set) == 1);
+      CHECK(caps.at(set) == "\t0000000000000000");
+    }
+  }
+  // Without them everything is still served: lookups on the workers,
+  // client tracking, and helper-ctl on the control socket.
+  CHECK(n.Ask(IdmapCache::kNameToId, "user", At("daemon")).value == "1");
+  CHECK(n.node->k().EstablishState("A", "", Minor::kV41).ok());
+  CHECK(n.Ctl("status").find("IDMAP") != std::string::npos);
+  // The channels re-opened, root's own files, after nfsd went away.
+  std::string err;
+  n.idmap.Unmount();
+  REQUIRE(n.idmap.Mount(n.rpc, &err));
+  REQUIRE(n.idmap.WaitForOpen(kStepTimeout));
+  CHECK(n.Ask(IdmapCache::kIdToName, "user", "1").value == At("daemon"));
+  const std::string serving =
+      "idmap: serving " + n.idmap.Path(IdmapCache::kIdToName);
+  for (int i = 0; i < 1000 && CountOf(n.node->Log(), serving) < 2; ++i)
+    usleep(10000);
+  CHECK(CountOf(n.node->Log(), serving) == 2);
+  n.node->StopHelper();
+}
+
 TEST_CASE("idmap: a slow name lookup does not delay client tracking",
           "[scenario][idmap]") {
   IdmapNode n;
@@ -178,6 +247,46 @@ TEST_CASE("idmap: a slow name lookup does not delay client tracking",
   CHECK(other_ms.count() < 1000);
   CHECK(create_done < d->at);
   CHECK(slow_done >= d->at);
+  n.node->StopHelper();
+}
+
+TEST_CASE("idmap: a lookup that hangs is answered as failed and does not "
+          "hold back the answers behind it",
+          "[scenario][idmap]") {
+  IdmapNode n;
+  // Far longer than nfsd waits for an answer.
+  constexpr int kHangMs = 60000;
+  n.Start({{"LD_PRELOAD", NFSDH_SLOW_NSS_SO},
+           {"NFSDH_SLOW_NSS_NAME", "slowpoke"},
+           {"NFSDH_SLOW_NSS_MS", std::to_string(kHangMs)}});
+  const auto t0 = Clock::now();
+  nfsdsim::IdmapTicket slow =
+      n.idmap.Upcall(IdmapCache::kNameToId, "*", "user", At("slowpoke"));
+  // Behind it on the same channel: answered at once by another worker,
+  // written only in upcall order.
+  nfsdsim::IdmapTicket fast =
+      n.idmap.Upcall(IdmapCache::kNameToId, "*", "user", At("root"));
+  std::optional<nfsdsim::Downcall> f = n.idmap.Await(fast, 20s);
+  std::optional<nfsdsim::Downcall> d = n.idmap.Await(slow, 1s);
+  REQUIRE(f.has_value());
+  CHECK(f->value == "0");
+  REQUIRE(d.has_value());
+  // Answered as a failed lookup is: a negative entry (nfsd answers
+  // NFS4ERR_BADOWNER), never an id.
+  CHECK_FALSE(d->value.has_value());
+  using ms = std::chrono::milliseconds;
+  auto slow_ms = std::chrono::duration_cast<ms>(d->at - t0).count();
+  auto fast_ms = std::chrono::duration_cast<ms>(f->at - t0).count();
+  WARN("the hung lookup was answered after " << slow_ms
+                                             << " ms, the one behind it after "
+                                             << fast_ms << " ms");
+  // Not before the bound (5 s), and long before the lookup ends.
+  CHECK(slow_ms >= 4900);
+  CHECK(fast_ms < kHangMs / 2);
+  CHECK(n.node->WaitForLog("no answer from the name service within 5 s"));
+  // The channel goes on: a later lookup is answered as usual.
+  CHECK(n.Ask(IdmapCache::kNameToId, "user", At("daemon")).value == "1");
+  CHECK(n.idmap.Stats(IdmapCache::kNameToId).rejected == 0);
   n.node->StopHelper();
 }
 
