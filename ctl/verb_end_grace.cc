@@ -23,6 +23,19 @@
 namespace nfsdh::ctl {
 namespace {
 
+// Whether `path` (v4_end_grace) reads "Y": nfsd's grace period is over.
+bool ReadsY(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+  if (fd < 0) return false;
+  char c = 0;
+  ssize_t n;
+  do {
+    n = read(fd, &c, 1);
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+  return n == 1 && c == 'Y';
+}
+
 int RunEndGrace(const std::vector<std::string>& args, std::ostream& out,
                 std::ostream& err) {
   ParsedArgs parsed;
@@ -63,10 +76,17 @@ int RunEndGrace(const std::vector<std::string>& args, std::ostream& out,
   } while (n < 0 && errno == EINTR);
   int write_errno = n < 0 ? errno : EIO;
   close(fd);
-  if (n != 1) {
+  // nfsd refuses the write with EBUSY when there is nothing to end: its
+  // grace period is over (the file then reads Y), or it is not running.
+  bool already_ended = n != 1 && write_errno == EBUSY &&
+                       ReadsY(res.path);
+  if (n != 1 && !already_ended) {
     err << kProgram << ": cannot end the grace period: write " << path << ": "
         << strerror(write_errno)
-        << (write_errno == EBUSY ? " (nfsd is not running)" : "") << "\n";
+        << (write_errno == EBUSY
+                ? " (nfsd is not running, or tracks no clients)"
+                : "")
+        << "\n";
     return kExitError;
   }
   try {
@@ -74,8 +94,12 @@ int RunEndGrace(const std::vector<std::string>& args, std::ostream& out,
       Json j;
       j["file"] = res.path;
       j["written"] = "Y";
+      j["already_ended"] = already_ended;
       j["was_in_grace"] = res.was_in_grace;
       out << DumpJson(j, 2) << "\n";
+    } else if (already_ended) {
+      out << "nfsd's grace period had already ended (" << path
+          << " reads Y)\n";
     } else {
       out << "wrote Y to " << path << ": the kernel ends its grace period now";
       if (!res.was_in_grace) out << " (nfsd-helper's scope was not in grace)";

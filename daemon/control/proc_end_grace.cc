@@ -3,10 +3,12 @@
 // grace.
 //
 // Rationale. The kernel answers that write by sending grace_done (or, on the
-// cld pipe, GraceDone) to this daemon and waits for the answer before the
-// write returns (on Linux 6.1's cld path with no timeout at all). A daemon
-// that wrote the file from its event loop would wait for an upcall only that
-// same loop can read: a deadlock. So the daemon only says which file, and
+// cld pipe, GraceDone) to this daemon. Kernels that end the grace period
+// from the write itself (older Linux 6.1 releases; newer ones hand it to the
+// laundromat and return) wait for the answer before the write returns, on
+// the cld path with no timeout at all. A daemon that wrote the file from its
+// event loop would wait for an upcall only that same loop can read: a
+// deadlock. So the daemon only says which file, and
 // helper-ctl writes it from its own process while the loop serves the
 // upcall the write causes. This procedure changes nothing.
 #include <unistd.h>
