@@ -184,6 +184,7 @@ Status Daemon::Init() {
     migrate::ImportAtFirstStart(store_.get(), opts_.scope, opts_.nfsdcld_db,
                                 opts_.nfsdcltrack_db, time(nullptr));
   if (s.ok()) s = LoadScope();
+  if (s.ok()) s = LoadGraceMarker();
   if (s.ok()) s = store_->CountClients(opts_.scope, &stats_.clients);
   if (s.ok() && idmap_) s = idmap_->Init();
   if (!s.ok()) return s;
@@ -328,7 +329,7 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
                static_cast<long long>(*grace_end_pending_),
                DescribeInstance(st.current()).c_str(),
                st.in_grace() ? ", in grace" : "");
-      grace_end_pending_.reset();
+      ClearGraceEndPending();
     } else if (!batch.failed()) {
       settling = EndGrace(batch, *grace_end_pending_,
                           "recorded after nfsd ended it");
@@ -368,7 +369,7 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
     store_->Rollback();
   }
   if (committed && settling) {
-    grace_end_pending_.reset();
+    ClearGraceEndPending();
     grace_retry_delay_ = 1;
   }
   if (!committed) {
@@ -379,7 +380,7 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
               reqs.size(), batch.failure().ToString().c_str());
     if (batch.grace_end_attempt() && TracksKernelGrace() &&
         !grace_end_pending_) {
-      grace_end_pending_ = batch.grace_end_attempt();
+      SetGraceEndPending(*batch.grace_end_attempt());
       LOG_ERROR("scope %s: nfsd ends the grace period of instance %lld "
                 "whatever its GraceDone upcall is answered; until the end "
                 "is recorded every upcall is answered -EIO and no client "
@@ -443,8 +444,62 @@ void Daemon::CheckKernelGrace(bool at_once) {
               "the end now",
               row_.name.c_str(), path.c_str(),
               static_cast<long long>(*st.new_boot_time));
-  grace_end_pending_ = st.new_boot_time;
+  SetGraceEndPending(*st.new_boot_time);
   grace_retry_at_ = 0;
+}
+
+std::string Daemon::GraceMarkerPath() const {
+  return opts_.db + ".grace-end." + opts_.scope;
+}
+
+void Daemon::SetGraceEndPending(int64_t instance) {
+  grace_end_pending_ = instance;
+  Status s = WriteFileDurably(GraceMarkerPath(), std::to_string(instance) +
+                                                     "\n");
+  if (!s.ok()) {
+    LOG_ERROR("scope %s: cannot keep the pending grace end of instance %lld "
+              "on disk (%s): if nfsd-helper stops before it is recorded, "
+              "the next one may not know that grace ended",
+              opts_.scope.c_str(), static_cast<long long>(instance),
+              s.ToString().c_str());
+  }
+}
+
+void Daemon::ClearGraceEndPending() {
+  grace_end_pending_.reset();
+  Status s = RemoveDurably(GraceMarkerPath());
+  if (!s.ok()) LOG_WARNING("%s", s.ToString().c_str());
+}
+
+Status Daemon::LoadGraceMarker() {
+  std::string text;
+  Status s = ReadSmallFile(GraceMarkerPath(), 64, &text);
+  if (s.code() == Status::Code::kNotFound) return Status::Ok();
+  if (!s.ok()) return s;
+  char* end = nullptr;
+  errno = 0;
+  long long instance = strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || end == text.c_str() || (*end != '\n' && *end != '\0') ||
+      instance <= 0) {
+    return Status::Corrupt(GraceMarkerPath() +
+                           ": not an instance id; remove it only if you know "
+                           "that grace ended in the database's instance");
+  }
+  recovery::ScopeState st = ToScopeState(row_);
+  if (st.new_boot_time != instance) {
+    LOG_INFO("scope %s: %s names instance %lld, which is not in grace (%s); "
+             "removing it",
+             opts_.scope.c_str(), GraceMarkerPath().c_str(), instance,
+             DescribeInstance(st.current()).c_str());
+    ClearGraceEndPending();
+    return Status::Ok();
+  }
+  grace_end_pending_ = instance;
+  LOG_WARNING("scope %s: nfsd ended the grace period of instance %lld and "
+              "the previous nfsd-helper could not record it (%s); recording "
+              "it before anything else",
+              opts_.scope.c_str(), instance, GraceMarkerPath().c_str());
+  return Status::Ok();
 }
 
 void Daemon::SettleGrace() {

@@ -125,6 +125,16 @@ class Daemon : public control::Host {
   void CheckKernelGrace(bool at_once);
   // Records a pending grace end in a batch of its own, if one is pending.
   void SettleGrace();
+  // A pending grace end is also kept in a file beside the database
+  // (<db>.grace-end.<scope>, daemon/store/FORMAT.md), written when it
+  // becomes pending and removed once it is recorded: the database may be the
+  // thing that fails, and a helper killed meanwhile must not forget it.
+  std::string GraceMarkerPath() const;
+  void SetGraceEndPending(int64_t instance);
+  void ClearGraceEndPending();
+  // At the start: a marker naming the scope's instance in grace makes its
+  // end pending; one naming another instance is stale and removed.
+  Status LoadGraceMarker();
   static void OnGraceTimer(int fd, short what, void* arg);
 
   static void OnReadable(int fd, short what, void* arg);

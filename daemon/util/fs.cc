@@ -26,6 +26,70 @@ Status SyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
+Status WriteFileDurably(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("create " + tmp, errno);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      return Status::FromErrno("write " + tmp, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) {
+    int err = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    return Status::FromErrno("fsync " + tmp, err);
+  }
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return Status::FromErrno("rename " + tmp + " to " + path, err);
+  }
+  return SyncDir(DirName(path));
+}
+
+Status RemoveDurably(const std::string& path) {
+  if (unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return Status::FromErrno("remove " + path, errno);
+  }
+  return SyncDir(DirName(path));
+}
+
+Status ReadSmallFile(const std::string& path, size_t max, std::string* out) {
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound(path + " does not exist");
+    return Status::FromErrno("open " + path, errno);
+  }
+  out->clear();
+  char buf[512];
+  while (out->size() < max) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return Status::FromErrno("read " + path, err);
+    }
+    if (n == 0) break;
+    out->append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  if (out->size() > max) out->resize(max);
+  return Status::Ok();
+}
+
 Status EnsurePrivateDir(const std::string& dir) {
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) {

@@ -18,6 +18,18 @@ Status EnsurePrivateDir(const std::string& dir);
 // removed in it durable.
 Status SyncDir(const std::string& dir);
 
+// Replaces `path` (mode 0600, never through a symbolic link) with `content`
+// durably: written to a temporary file beside it, fsync()ed, renamed over
+// `path`, and the directory fsync()ed.
+Status WriteFileDurably(const std::string& path, const std::string& content);
+
+// Removes `path` durably (the directory fsync()ed); a missing file is fine.
+Status RemoveDurably(const std::string& path);
+
+// Reads `path` (at most `max` bytes) into *out. A missing file is
+// Status::NotFound.
+Status ReadSmallFile(const std::string& path, size_t max, std::string* out);
+
 // The directory part of `path` ("." if it has none).
 std::string DirName(const std::string& path);
 

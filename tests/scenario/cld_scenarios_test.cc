@@ -377,5 +377,37 @@ TEST_CASE("cld: helper-ctl end-grace leaves the helper free to answer "
   CHECK(got == "Y");
 }
 
+// tests/campaign found this one: the database fails for good, so a grace end
+// that nfsd made stays pending; the helper is killed; nfsd restarts (its new
+// instance resets v4_end_grace); a clean helper must still know that grace
+// ended, from the marker file it left beside the database.
+TEST_CASE(
+    "cld: a pending grace end survives a helper killed while the database "
+    "cannot be written",
+    "[scenario][cld]") {
+  CldNode n(CldNode::Options(2), true);
+  n.Run(
+      "start; complete A; complete B; restart; reclaim B=allow; "
+      "complete B");
+  const std::string marker = n.db() + ".grace-end.default";
+  {
+    WriteLockHolder lock(n.db());
+    nfsdsim::CldCallResult done = n.pipe.GraceDone();
+    INFO(n.tracker->Log());
+    CHECK(done.status == -EIO);
+    struct stat st;
+    CHECK(stat(marker.c_str(), &st) == 0);
+    REQUIRE(n.tracker->Kill9());
+  }
+  std::string err;
+  INFO(err);
+  REQUIRE(n.tracker->Start(&err));
+  INFO(n.tracker->Log());
+  CHECK(n.WaitGraceRecorded());
+  n.Run("restart; reclaim B=allow; reclaim A=bad");
+  struct stat st;
+  CHECK(stat(marker.c_str(), &st) != 0);
+}
+
 }  // namespace
 }  // namespace scenario
