@@ -140,6 +140,11 @@ Status Daemon::Init() {
         "nfsd filesystem, the cld pipe, or both (or --idmap)");
   }
   Status s = CheckStateFiles(opts_.db, geteuid());
+  // One helper per scope: locked before the database is opened, so that a
+  // second helper changes nothing, not even a damaged file set aside.
+  if (s.ok()) s = EnsurePrivateDir(DirName(opts_.db));
+  if (s.ok())
+    s = store::ScopeLock::Acquire(opts_.db, opts_.scope, geteuid(), &lock_);
   if (s.ok()) s = OpenStore();
   if (s.ok())
     migrate::ImportAtFirstStart(store_.get(), opts_.scope, opts_.nfsdcld_db,

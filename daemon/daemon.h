@@ -20,6 +20,7 @@
 #include "daemon/control/host.h"
 #include "daemon/idmap/idmap_service.h"
 #include "daemon/options.h"
+#include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
 
 struct event_base;
@@ -47,7 +48,8 @@ class Daemon : public control::Host {
   // REQUIRES: called before Run().
   void set_ctl_socket(std::string path) { ctl_socket_ = std::move(path); }
 
-  // Opens the database (setting a corrupt one aside) and loads the scope.
+  // Locks the scope (daemon/store/scope_lock.h), opens the database
+  // (setting a damaged one of ours aside) and loads the scope.
   Status Init();
   // Serves until SIGTERM/SIGINT. Returns the process exit code.
   int Run();
@@ -103,6 +105,8 @@ class Daemon : public control::Host {
   Options opts_;
   std::string ctl_socket_ = control::kDefaultSocket;
   control::DaemonInfo info_;
+  // Held from Init() to the end: no other helper serves this scope.
+  std::unique_ptr<store::ScopeLock> lock_;
   std::unique_ptr<store::Store> store_;
   store::ScopeRow row_;
   ScopeStats stats_;  // of row_, as of the last commit
