@@ -16,6 +16,7 @@
 #include "daemon/migrate/nfsdcld_import.h"
 #include "daemon/util/fs.h"
 #include "daemon/util/log.h"
+#include "daemon/util/netns.h"
 #include "daemon/util/privileges.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -83,6 +84,32 @@ Daemon::~Daemon() {
   if (base_) event_base_free(base_);
 }
 
+Status Daemon::CheckScopeChoice() const {
+  if (opts_.given.scope || opts_.configured.scope) return Status::Ok();
+  // Test hook (NFSD_HELPER_TEST_PROC, see nfsd-helper(8)): where the
+  // namespace links are read, since a test cannot always look at pid 1.
+  const char* proc = getenv("NFSD_HELPER_TEST_PROC");
+  std::string detail;
+  switch (CompareWithInitialNetns(proc && *proc ? proc : "/proc", &detail)) {
+    case NetnsVerdict::kInitial:
+      return Status::Ok();
+    case NetnsVerdict::kCannotTell:
+      // A helper without CAP_SYS_PTRACE (the systemd unit's) may not look
+      // at pid 1's namespace.
+      LOG_INFO("cannot tell whether this is the initial network namespace "
+               "(%s); serving the default scope %s",
+               detail.c_str(), opts_.scope.c_str());
+      return Status::Ok();
+    case NetnsVerdict::kOther:
+      break;
+  }
+  return Status::Invalid(
+      "nfsd-helper runs in a network namespace other than the initial one (" +
+      detail + ") and no scope was given: give this namespace's NFS server "
+      "its own scope with --scope NAME (or scope = NAME in [nfsd-helper] of "
+      "nfs.conf), so that two namespaces never share client records");
+}
+
 Status Daemon::OpenStore() {
   Status s = store::Store::Open(opts_.db, store::Store::Mode::kReadWrite,
                                 &store_);
@@ -139,7 +166,8 @@ Status Daemon::Init() {
         "--nfsdfs none and --cld-pipe none leave nothing to serve: give the "
         "nfsd filesystem, the cld pipe, or both (or --idmap)");
   }
-  Status s = CheckStateFiles(opts_.db, geteuid());
+  Status s = CheckScopeChoice();
+  if (s.ok()) s = CheckStateFiles(opts_.db, geteuid());
   // One helper per scope: locked before the database is opened, so that a
   // second helper changes nothing, not even a damaged file set aside.
   if (s.ok()) s = EnsurePrivateDir(DirName(opts_.db));

@@ -82,6 +82,9 @@ class Daemon : public control::Host {
   };
   static constexpr size_t kCld = static_cast<size_t>(-1);
 
+  // Refuses the default scope, unless chosen explicitly, outside the
+  // initial network namespace (daemon/util/netns.h).
+  Status CheckScopeChoice() const;
   Status OpenStore();
   Status LoadScope();
   // Opens every channel not yet open; true when all are.
