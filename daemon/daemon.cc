@@ -116,7 +116,8 @@ Status Daemon::OpenStore() {
   if (s.code() != Status::Code::kCorrupt) return s;
 
   // Fail closed: the records cannot be trusted, so nobody may reclaim. The
-  // damaged file is kept for inspection, never overwritten.
+  // damaged file is kept for inspection, never overwritten. kCorrupt is only
+  // ever a file of ours (Store::Open): what is not ours is never moved.
   std::string aside = opts_.db + ".corrupt-" + IsoTime(time(nullptr));
   LOG_ERROR("%s", s.ToString().c_str());
   for (const char* suffix : {"", "-wal", "-shm"}) {
