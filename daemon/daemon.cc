@@ -339,6 +339,21 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
   LOG_DEBUG("batch of %zu request(s) %s", reqs.size(),
             committed ? "committed in one transaction" : "rolled back");
   batch.Finish(committed);
+  if (!committed && batch.failure().code() == Status::Code::kCorrupt) {
+    // Every later transaction would fail the same way, and the records can
+    // no longer be trusted. The replies above are all -EIO; exit so that
+    // the restart (Restart=on-failure) takes the fail-closed start: the
+    // damaged file moved aside, an empty one, no client allowed to reclaim.
+    LOG_ERROR("the database %s is damaged: %s; exiting, so that the next "
+              "start moves it aside and starts an empty one (no client can "
+              "reclaim then)",
+              opts_.db.c_str(), batch.failure().message().c_str());
+    sd_notifyf(0, "STATUS=the database %s is damaged; exiting",
+               opts_.db.c_str());
+    exit_code_ = 1;
+    event_base_loopbreak(base_);
+    return;
+  }
   if (committed && callout_) {
     for (const Batch::Change& c : batch.changes()) {
       callout_->Enqueue({c.added ? callout::Kind::kAddClient
@@ -375,10 +390,12 @@ bool Daemon::Serving() {
 
 void Daemon::OnReadable(int, short, void* arg) {
   auto* d = static_cast<Daemon*>(arg);
+  if (d->exit_code_ != 0) return;  // the loop is ending: read nothing more
   std::vector<Request> reqs;
   d->Drain(&reqs);
   d->DrainCld(&reqs);
   if (!reqs.empty()) d->RunBatch(reqs);
+  if (d->exit_code_ != 0) return;
   bool closed = false;
   for (auto& c : d->channels_) closed |= c.fd < 0;
   if (closed && !evtimer_pending(d->retry_, nullptr)) {
@@ -489,7 +506,7 @@ int Daemon::Run() {
              static_cast<unsigned long long>(c.counters.stale),
              static_cast<unsigned long long>(c.counters.failed));
   }
-  return 0;
+  return exit_code_;
 }
 
 }  // namespace nfsdh

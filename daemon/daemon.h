@@ -51,7 +51,9 @@ class Daemon : public control::Host {
   // Locks the scope (daemon/store/scope_lock.h), opens the database
   // (setting a damaged one of ours aside) and loads the scope.
   Status Init();
-  // Serves until SIGTERM/SIGINT. Returns the process exit code.
+  // Serves until SIGTERM/SIGINT (exit code 0), or until a transaction
+  // finds the database damaged (exit code 1: the start that follows sets
+  // it aside). Returns the process exit code.
   int Run();
 
   // control::Host
@@ -119,6 +121,8 @@ class Daemon : public control::Host {
   struct event* retry_ = nullptr;
   std::vector<struct event*> signals_;
   bool serving_logged_ = false;
+  // Non-zero once the loop must end with this exit code (damage found).
+  int exit_code_ = 0;
   // Test failpoint (NFSD_HELPER_TEST_CRASH, see nfsd-helper(8)): die by
   // SIGKILL just before or just after the COMMIT of batch number crash_at_.
   enum class CrashPoint { kNone, kBeforeCommit, kAfterCommit };

@@ -1,5 +1,7 @@
-// Self-repair, against the real helper: a file that is not an nfsd-helper
-// database is never renamed or changed.
+// Self-repair, against the real helper: a database of ours found damaged
+// while serving is answered -EIO and the helper exits, so that its restart
+// sets the file aside and starts empty (no client may reclaim); a file that
+// is not an nfsd-helper database is never renamed or changed.
 #include <glob.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -28,6 +30,64 @@ std::string Contents(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+TEST_CASE("damage found while serving is answered -EIO and the helper "
+          "exits, and its restart sets the database aside and allows nobody",
+          "[scenario][self-repair]") {
+  TempDir t;
+  std::string db = t.path() + "/state/state.sqlite";
+  Node n(t.path() + "/nfsd", db);
+  n.StartHelper();
+  REQUIRE(n.k().StartInstance(1000).ok());
+  REQUIRE(n.k().EndGrace().ok());
+  REQUIRE(n.k().EstablishState("A", "", Minor::kV41).ok());
+  REQUIRE(n.k().EstablishState("B", "", Minor::kV41).ok());
+
+  // The disk goes bad under the running helper.
+  DamageTable(db, "v4clients");
+  {
+    // Another connection's change, which makes the helper read the file
+    // again at its next transaction rather than trust its cache.
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    sqlite3_busy_timeout(h, 10000);
+    CHECK(sqlite3_exec(h, "INSERT INTO scopes (name) VALUES ('bump')", 0, 0,
+                       0) == SQLITE_OK);
+    sqlite3_close(h);
+  }
+  // A burst of creates: the batch that meets the damage answers every one
+  // of its requests -EIO; what it did not read is never answered 0.
+  std::vector<nfsdsim::Ticket> tickets;
+  for (const char* id : {"C", "D", "E", "F"})
+    tickets.push_back(SubmitCreate(n.k(), n.k().CurrentInstance(), id));
+  int eio = 0;
+  for (const auto& t : tickets) {
+    REQUIRE(t.ok());
+    auto r = n.k().Await(t, kStepTimeout);
+    INFO(n.Log());
+    if (r.answered) {
+      CHECK(r.status == -EIO);
+      eio += r.status == -EIO;
+    }
+  }
+  CHECK(eio >= 1);
+  // It does not go on answering -EIO for ever: it exits, non-zero, saying
+  // why, and releases the upcall files.
+  auto st = n.WaitHelperDeath();
+  CHECK(st.exited);
+  CHECK(st.code == 1);
+  CHECK(n.Log().find("damaged") != std::string::npos);
+
+  // Restarted (as systemd does, Restart=on-failure): the fail-closed start.
+  n.StartHelper();
+  auto start = n.k().StartInstance(2000);
+  REQUIRE(start.ok());
+  CHECK(start.allow.empty());
+  CHECK(n.k().Reclaim("A", "") != ReclaimResult::kAllowed);
+  CHECK(n.WaitForLog("moved to"));
+  CHECK(Matches(db + ".corrupt-*") >= 1);
+  n.StopHelper();
 }
 
 TEST_CASE("a file that is not an nfsd-helper database is refused and left "
