@@ -17,6 +17,7 @@
 #include "daemon/migrate/nfsdcld_import.h"
 #include "daemon/util/fs.h"
 #include "daemon/util/log.h"
+#include "daemon/util/netns.h"
 #include "daemon/util/privileges.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -122,13 +123,40 @@ Daemon::~Daemon() {
   if (base_) event_base_free(base_);
 }
 
+Status Daemon::CheckScopeChoice() const {
+  if (opts_.given.scope || opts_.configured.scope) return Status::Ok();
+  // Test hook (NFSD_HELPER_TEST_PROC, see nfsd-helper(8)): where the
+  // namespace links are read, since a test cannot always look at pid 1.
+  const char* proc = getenv("NFSD_HELPER_TEST_PROC");
+  std::string detail;
+  switch (CompareWithInitialNetns(proc && *proc ? proc : "/proc", &detail)) {
+    case NetnsVerdict::kInitial:
+      return Status::Ok();
+    case NetnsVerdict::kCannotTell:
+      // A helper without CAP_SYS_PTRACE (the systemd unit's) may not look
+      // at pid 1's namespace.
+      LOG_INFO("cannot tell whether this is the initial network namespace "
+               "(%s); serving the default scope %s",
+               detail.c_str(), opts_.scope.c_str());
+      return Status::Ok();
+    case NetnsVerdict::kOther:
+      break;
+  }
+  return Status::Invalid(
+      "nfsd-helper runs in a network namespace other than the initial one (" +
+      detail + ") and no scope was given: give this namespace's NFS server "
+      "its own scope with --scope NAME (or scope = NAME in [nfsd-helper] of "
+      "nfs.conf), so that two namespaces never share client records");
+}
+
 Status Daemon::OpenStore() {
   Status s = store::Store::Open(opts_.db, store::Store::Mode::kReadWrite,
                                 &store_);
   if (s.code() != Status::Code::kCorrupt) return s;
 
   // Fail closed: the records cannot be trusted, so nobody may reclaim. The
-  // damaged file is kept for inspection, never overwritten.
+  // damaged file is kept for inspection, never overwritten. kCorrupt is only
+  // ever a file of ours (Store::Open): what is not ours is never moved.
   std::string aside = opts_.db + ".corrupt-" + IsoTime(time(nullptr));
   LOG_ERROR("%s", s.ToString().c_str());
   for (const char* suffix : {"", "-wal", "-shm"}) {
@@ -178,7 +206,13 @@ Status Daemon::Init() {
         "--nfsdfs none and --cld-pipe none leave nothing to serve: give the "
         "nfsd filesystem, the cld pipe, or both (or --idmap)");
   }
-  Status s = CheckStateFiles(opts_.db, geteuid());
+  Status s = CheckScopeChoice();
+  if (s.ok()) s = CheckStateFiles(opts_.db, geteuid());
+  // One helper per scope: locked before the database is opened, so that a
+  // second helper changes nothing, not even a damaged file set aside.
+  if (s.ok()) s = EnsurePrivateDir(DirName(opts_.db));
+  if (s.ok())
+    s = store::ScopeLock::Acquire(opts_.db, opts_.scope, geteuid(), &lock_);
   if (s.ok()) s = OpenStore();
   if (s.ok())
     migrate::ImportAtFirstStart(store_.get(), opts_.scope, opts_.nfsdcld_db,
@@ -397,6 +431,21 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
   LOG_DEBUG("batch of %zu request(s) %s", reqs.size(),
             committed ? "committed in one transaction" : "rolled back");
   batch.Finish(committed);
+  if (!committed && batch.failure().code() == Status::Code::kCorrupt) {
+    // Every later transaction would fail the same way, and the records can
+    // no longer be trusted. The replies above are all -EIO; exit so that
+    // the restart (Restart=on-failure) takes the fail-closed start: the
+    // damaged file moved aside, an empty one, no client allowed to reclaim.
+    LOG_ERROR("the database %s is damaged: %s; exiting, so that the next "
+              "start moves it aside and starts an empty one (no client can "
+              "reclaim then)",
+              opts_.db.c_str(), batch.failure().message().c_str());
+    sd_notifyf(0, "STATUS=the database %s is damaged; exiting",
+               opts_.db.c_str());
+    exit_code_ = 1;
+    event_base_loopbreak(base_);
+    return;
+  }
   if (committed && callout_) {
     for (const Batch::Change& c : batch.changes()) {
       callout_->Enqueue({c.added ? callout::Kind::kAddClient
@@ -540,10 +589,12 @@ bool Daemon::Serving() {
 
 void Daemon::OnReadable(int, short, void* arg) {
   auto* d = static_cast<Daemon*>(arg);
+  if (d->exit_code_ != 0) return;  // the loop is ending: read nothing more
   std::vector<Request> reqs;
   d->Drain(&reqs);
   d->DrainCld(&reqs);
   if (!reqs.empty()) d->RunBatch(reqs);
+  if (d->exit_code_ != 0) return;
   bool closed = false;
   for (auto& c : d->channels_) closed |= c.fd < 0;
   if (closed && !evtimer_pending(d->retry_, nullptr)) {
@@ -684,7 +735,7 @@ int Daemon::Run() {
              static_cast<unsigned long long>(c.counters.stale),
              static_cast<unsigned long long>(c.counters.failed));
   }
-  return 0;
+  return exit_code_;
 }
 
 }  // namespace nfsdh

@@ -21,6 +21,7 @@
 #include "daemon/control/host.h"
 #include "daemon/idmap/idmap_service.h"
 #include "daemon/options.h"
+#include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
 
 struct event_base;
@@ -48,9 +49,12 @@ class Daemon : public control::Host {
   // REQUIRES: called before Run().
   void set_ctl_socket(std::string path) { ctl_socket_ = std::move(path); }
 
-  // Opens the database (setting a corrupt one aside) and loads the scope.
+  // Locks the scope (daemon/store/scope_lock.h), opens the database
+  // (setting a damaged one of ours aside) and loads the scope.
   Status Init();
-  // Serves until SIGTERM/SIGINT. Returns the process exit code.
+  // Serves until SIGTERM/SIGINT (exit code 0), or until a transaction
+  // finds the database damaged (exit code 1: the start that follows sets
+  // it aside). Returns the process exit code.
   int Run();
 
   // control::Host
@@ -86,6 +90,9 @@ class Daemon : public control::Host {
   };
   static constexpr size_t kCld = static_cast<size_t>(-1);
 
+  // Refuses the default scope, unless chosen explicitly, outside the
+  // initial network namespace (daemon/util/netns.h).
+  Status CheckScopeChoice() const;
   Status OpenStore();
   Status LoadScope();
   // Opens every channel not yet open; true when all are.
@@ -144,6 +151,8 @@ class Daemon : public control::Host {
   Options opts_;
   std::string ctl_socket_ = control::kDefaultSocket;
   control::DaemonInfo info_;
+  // Held from Init() to the end: no other helper serves this scope.
+  std::unique_ptr<store::ScopeLock> lock_;
   std::unique_ptr<store::Store> store_;
   store::ScopeRow row_;
   ScopeStats stats_;  // of row_, as of the last commit
@@ -161,6 +170,8 @@ class Daemon : public control::Host {
   int64_t kernel_grace_ended_since_ = 0;  // monotonic s; 0: not seen
   int64_t grace_retry_at_ = 0;           // monotonic seconds
   int grace_retry_delay_ = 1;            // doubles to 30 s while failing
+  // Non-zero once the loop must end with this exit code (damage found).
+  int exit_code_ = 0;
   // Test failpoint (NFSD_HELPER_TEST_CRASH, see nfsd-helper(8)): die by
   // SIGKILL just before or just after the COMMIT of batch number crash_at_.
   enum class CrashPoint { kNone, kBeforeCommit, kAfterCommit };

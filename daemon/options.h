@@ -72,6 +72,9 @@ struct Options {
   // nfs.conf(5) file; its drop-in directory is config + ".d".
   std::string config = kDefaultConfig;
   GivenOptions given;
+  // Which options the configuration file set (daemon/config/): with
+  // `given`, what was chosen explicitly rather than left to its default.
+  GivenOptions configured;
 };
 
 // Parses argv, recording in out->given which options it set. On error returns

@@ -149,6 +149,7 @@ void ApplyKey(const Conf& conf, const Key& key, const Assignment& last,
   } else {
     opts->*key.text = value;
   }
+  opts->configured.*key.given = true;
   report->applied.push_back(std::string(key.name) + " = " + Quoted(value) +
                             " (" + last.origin.ToString() + ")");
 }

@@ -42,7 +42,8 @@ struct ConfigReport {
 std::vector<std::string> KnownKeys();
 
 // Sets in *opts every option that [nfsd-helper] of `conf` sets and
-// opts->given does not mark as given on the command line.
+// opts->given does not mark as given on the command line, and marks it in
+// opts->configured.
 // `env` looks up '$NAME' values (getenv if null).
 void ApplyHelperSection(const Conf& conf, Options* opts, ConfigReport* report,
                         const EnvFn& env = nullptr);

@@ -94,6 +94,11 @@ TEST_CASE("every key of [nfsd-helper] sets its option", "[config]") {
   CHECK(o.scope == "ha-1");
   CHECK(o.foreground);
   CHECK(o.debug);
+  // Chosen explicitly, in the file (what the default scope's check needs).
+  CHECK(o.configured.scope);
+  CHECK(o.configured.db);
+  CHECK_FALSE(o.configured.ctl_socket);
+  CHECK_FALSE(o.given.scope);
   CHECK(r.applied == Lines{"nfsdfs = '/srv/nfsd' (/etc/nfs.conf:2)",
                            "db = '/srv/state.sqlite' (/etc/nfs.conf:3)",
                            "scope = 'ha-1' (/etc/nfs.conf:4)",

@@ -75,6 +75,23 @@ bool IsCorruption(int rc) {
   return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
 }
 
+// Whether the header on disk of the file at `path` says it is an nfsd-helper
+// database: SQLite's magic string and our application_id (big-endian at
+// offset 68). For a file SQLite cannot read: the header may still be intact.
+bool HeaderSaysOurs(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  unsigned char h[72];
+  ssize_t n = pread(fd, h, sizeof h, 0);
+  close(fd);
+  if (n != static_cast<ssize_t>(sizeof h) ||
+      std::memcmp(h, "SQLite format 3", 16) != 0)
+    return false;
+  uint32_t id = (uint32_t{h[68]} << 24) | (uint32_t{h[69]} << 16) |
+                (uint32_t{h[70]} << 8) | uint32_t{h[71]};
+  return id == static_cast<uint32_t>(kApplicationId);
+}
+
 std::optional<int64_t> ColumnOptInt(sqlite3_stmt* st, int col) {
   if (sqlite3_column_type(st, col) == SQLITE_NULL) return std::nullopt;
   return sqlite3_column_int64(st, col);
@@ -258,12 +275,23 @@ Status Store::Init(Mode mode) {
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? Status::Ok() : Error(sql);
   };
 
-  // Reading the header is where a file that is not a database fails.
+  // Reading the header is where a file that is not a database fails. A
+  // file SQLite cannot read is corrupt only if it is recognisably ours: its
+  // application_id, as SQLite read it (through the WAL) or as the header on
+  // disk says it. Anything else is not ours, and the daemon never sets
+  // aside what is not ours.
   int64_t app_id = 0, version = 0, tables = 0;
   Status s = pragma_int("PRAGMA application_id", &app_id);
   if (s.ok()) s = pragma_int("PRAGMA user_version", &version);
   if (s.ok())
     s = pragma_int("SELECT count(*) FROM sqlite_schema", &tables);
+  if (s.code() == Status::Code::kCorrupt && app_id != kApplicationId &&
+      !HeaderSaysOurs(path_)) {
+    return Status::Invalid(path_ + " is not an nfsd-helper database (SQLite "
+                           "cannot read it: " + s.message() +
+                           ", and it has no nfsd-helper application_id); "
+                           "it is left as it is");
+  }
   if (!s.ok()) return s;
 
   bool fresh = app_id == 0 && version == 0 && tables == 0;

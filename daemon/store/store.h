@@ -78,11 +78,15 @@ class Store {
     kReadOnlyChecked,
   };
 
-  // Opens `path`. Returns kCorrupt for a file SQLite cannot read as a
-  // database or that fails PRAGMA quick_check (the only kind the daemon sets
-  // aside); kInvalid for a file that is not an nfsd-helper database, is
-  // empty (kReadOnly), or has a schema newer than this build; kNotFound if it
-  // does not exist in kReadOnly mode; kPermission if it cannot be read.
+  // Opens `path`. Returns kCorrupt only for a file that is recognisably
+  // ours (application_id kApplicationId, as SQLite reads it or, when SQLite
+  // cannot read the file, as its header on disk says) and that SQLite cannot
+  // read or that fails PRAGMA quick_check: the only kind the daemon sets
+  // aside. Returns kInvalid for a file that is not an nfsd-helper database
+  // (whether SQLite can read it or not: text, another program's database,
+  // damaged or not), is empty (kReadOnly), or has a schema newer than this
+  // build; kNotFound if it does not exist in kReadOnly mode; kPermission if
+  // it cannot be read.
   // Older schemas are migrated in kReadWrite mode, refused in kReadOnly mode.
   // kReadOnly never changes the database; like every WAL reader it may create
   // the -wal and -shm companion files (with the database's mode) if the

@@ -280,11 +280,41 @@ TEST_CASE("damaged and foreign files are refused with the right kind",
   std::string db = t.path + "/s.sqlite";
   std::unique_ptr<Store> st;
 
-  SECTION("garbage bytes are corruption") {
+  // Only a file that says it is ours is ever corrupt (and set aside by the
+  // daemon); whatever does not say so is not ours, however damaged.
+  SECTION("garbage bytes are not ours") {
     std::ofstream(db) << std::string(8192, 'x');
     Status s = Store::Open(db, Store::Mode::kReadWrite, &st);
-    CHECK(s.code() == Status::Code::kCorrupt);
+    CHECK(s.code() == Status::Code::kInvalid);
+    CHECK_THAT(s.message(), Catch::Contains("is not an nfsd-helper database"));
     s = Store::Open(db, Store::Mode::kReadOnly, &st);
+    CHECK(s.code() == Status::Code::kInvalid);
+  }
+  SECTION("another program's database with a damaged schema is not ours") {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "CREATE TABLE grace (current INTEGER)", 0, 0,
+                         0) == SQLITE_OK);
+    sqlite3_close(h);
+    int fd = open(db.c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    std::string junk(1000, '\xee');
+    REQUIRE(pwrite(fd, junk.data(), junk.size(), 100) == 1000);
+    close(fd);
+    Status s = Store::Open(db, Store::Mode::kReadWrite, &st);
+    INFO(s.ToString());
+    CHECK(s.code() == Status::Code::kInvalid);
+    CHECK_THAT(s.message(), Catch::Contains("is not an nfsd-helper database"));
+  }
+  SECTION("ours with a damaged schema page is corrupt") {
+    OpenRw(db);  // closed: its WAL is in the file
+    int fd = open(db.c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    std::string junk(1000, '\xee');
+    REQUIRE(pwrite(fd, junk.data(), junk.size(), 100) == 1000);
+    close(fd);
+    Status s = Store::Open(db, Store::Mode::kReadWrite, &st);
+    INFO(s.ToString());
     CHECK(s.code() == Status::Code::kCorrupt);
   }
   SECTION("a damaged b-tree page fails quick_check") {

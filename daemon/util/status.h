@@ -19,7 +19,7 @@ class Status {
     kInvalid,     // bad input: -EINVAL
     kStale,       // unknown or old server instance: -ESTALE
     kIo,          // storage failed; nothing was made durable: -EIO
-    kCorrupt,     // the database is damaged or not ours
+    kCorrupt,     // a database is damaged (of ours: see Store::Open)
     kNotFound,    // a file, scope or record that does not exist
     kPermission,  // access refused
   };

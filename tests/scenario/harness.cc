@@ -1,6 +1,9 @@
 #include "tests/scenario/harness.h"
 
+#include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -129,6 +132,33 @@ nfsdsim::ExitStatus Node::WaitHelperDeath() {
 }
 
 bool Node::HelperRunning() { return helper_ && helper_->IsRunning(); }
+
+void DamageTable(const std::string& db, const std::string& table) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+  sqlite3_busy_timeout(h, 10000);
+  REQUIRE(sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0) ==
+          SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h,
+                             "SELECT rootpage, (SELECT page_size FROM "
+                             "pragma_page_size) FROM sqlite_schema WHERE "
+                             "name = ?",
+                             -1, &st, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, table.c_str(), -1, SQLITE_TRANSIENT);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  int64_t page = sqlite3_column_int64(st, 0);
+  int64_t size = sqlite3_column_int64(st, 1);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  REQUIRE(page > 1);
+  int fd = open(db.c_str(), O_WRONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  std::string junk(static_cast<size_t>(size), '\xee');
+  CHECK(pwrite(fd, junk.data(), junk.size(), (page - 1) * size) ==
+        static_cast<ssize_t>(junk.size()));
+  close(fd);
+}
 
 std::set<std::string> RecordedIds(const std::string& db,
                                   const std::string& scope) {

@@ -80,6 +80,13 @@ std::set<std::string> RecordedIds(const std::string& db,
 std::optional<nfsdh::store::ScopeRow> ScopeOf(
     const std::string& db, const std::string& scope = "default");
 
+// Damages the database `db` the way a failing disk would, keeping its
+// header (so the file is still recognisably nfsd-helper's): moves the WAL
+// into the file, then overwrites the b-tree root page of `table` with
+// garbage, from outside any SQLite connection. A helper that has the file
+// open meets the damage at its next transaction.
+void DamageTable(const std::string& db, const std::string& table);
+
 // Queues a raw create_client for `instance` without waiting for its reply.
 nfsdsim::Ticket SubmitCreate(nfsdsim::SimKernel& k, int64_t instance,
                              const std::string& id, Minor minor = Minor::kV41);

@@ -1,0 +1,89 @@
+#include "daemon/store/scope_lock.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace nfsdh::store {
+namespace {
+
+// The pid the holder wrote into the lock file, or "" if it says none.
+std::string HolderPid(int fd) {
+  char buf[24];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return "";
+  std::string pid;
+  for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i)
+    pid += buf[i];
+  return pid.empty() || pid.size() > 10 ? "" : pid;
+}
+
+}  // namespace
+
+std::string ScopeLock::PathFor(const std::string& db,
+                               const std::string& scope) {
+  return db + "." + scope + ".lock";
+}
+
+ScopeLock::~ScopeLock() { close(fd_); }
+
+Status ScopeLock::Acquire(const std::string& db, const std::string& scope,
+                          uid_t euid, std::unique_ptr<ScopeLock>* out) {
+  const std::string path = PathFor(db, scope);
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == ELOOP)
+      return Status::Invalid("lock file " + path +
+                             " is a symbolic link; refusing to follow it "
+                             "(remove it)");
+    return Status::FromErrno("open the lock file " + path, errno);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::FromErrno("stat " + path, err);
+  }
+  if (!S_ISREG(st.st_mode) || st.st_uid != euid) {
+    close(fd);
+    return Status::Invalid("lock file " + path +
+                           (S_ISREG(st.st_mode)
+                                ? " is owned by uid " +
+                                      std::to_string(st.st_uid) +
+                                      ", not by uid " + std::to_string(euid)
+                                : std::string(" is not a regular file")) +
+                           "; refusing to use it (remove it)");
+  }
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;  // l_start 0, l_len 0: the whole file
+  if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+    int err = errno;
+    if (err != EAGAIN && err != EACCES) {
+      close(fd);
+      return Status::FromErrno("lock " + path, err);
+    }
+    std::string pid = HolderPid(fd);
+    close(fd);
+    return Status::Invalid(
+        "database " + db + ", scope " + scope +
+        " is served by another nfsd-helper" +
+        (pid.empty() ? std::string() : " (pid " + pid + ")") +
+        ", which holds the lock file " + path +
+        "; only one helper may serve a scope (give each network namespace "
+        "or HA service its own --scope)");
+  }
+  std::string me = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd, 0) != 0 ||
+      pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+    // The pid is only for a refused helper's message; the lock stands.
+  }
+  out->reset(new ScopeLock(fd, path));
+  return Status::Ok();
+}
+
+}  // namespace nfsdh::store
