@@ -350,25 +350,10 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
               static_cast<int64_t>(time(nullptr)));
   batch.set_track_changes(callout_ != nullptr);
   if (!s.ok()) batch.Fail(s);
-  // A grace end that nfsd made and the database missed comes first, so
-  // that a GraceStart in this batch sees it; if it cannot be recorded the
-  // whole batch fails.
-  bool settling = false;
-  if (grace_end_pending_) {
-    recovery::ScopeState st = ToScopeState(row_);
-    if (st.new_boot_time != grace_end_pending_) {
-      LOG_INFO("scope %s: the grace end of instance %lld is no longer "
-               "pending (%s%s)",
-               row_.name.c_str(),
-               static_cast<long long>(*grace_end_pending_),
-               DescribeInstance(st.current()).c_str(),
-               st.in_grace() ? ", in grace" : "");
-      ClearGraceEndPending();
-    } else if (!batch.failed()) {
-      settling = EndGrace(batch, *grace_end_pending_,
-                          "recorded after nfsd ended it");
-    }
-  }
+  // What nfsd did that the database missed (an unrecorded start, a grace
+  // end) comes first, so that a GraceStart in this batch sees it; if it
+  // cannot be recorded the whole batch fails.
+  bool settling = !pending_.empty() && !batch.failed() && Settle(batch);
   for (const Request& r : reqs) {
     if (r.channel == kCld) {
       HandleCldMessage(batch, cld_->fd(), r.line, &cld_->counters());
@@ -403,7 +388,8 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
     store_->Rollback();
   }
   if (committed && settling) {
-    ClearGraceEndPending();
+    pending_.clear();
+    SavePending();
     grace_retry_delay_ = 1;
   }
   if (!committed) {
@@ -412,21 +398,12 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
     errors_.Record(batch.failure(), batch.now());
     LOG_ERROR("storage failure, %zu request(s) answered -EIO: %s",
               reqs.size(), batch.failure().ToString().c_str());
-    if (batch.grace_end_attempt() && TracksKernelGrace() &&
-        !grace_end_pending_) {
-      SetGraceEndPending(*batch.grace_end_attempt());
-      LOG_ERROR("scope %s: nfsd ends the grace period of instance %lld "
-                "whatever its GraceDone upcall is answered; until the end "
-                "is recorded every upcall is answered -EIO and no client "
-                "may reclaim; retrying",
-                row_.name.c_str(),
-                static_cast<long long>(*grace_end_pending_));
-    }
-    if (grace_end_pending_) {
-      grace_retry_at_ = MonotonicSeconds() + grace_retry_delay_;
-      grace_retry_delay_ =
-          std::min(2 * grace_retry_delay_, kMaxGraceRetrySeconds);
-    }
+  }
+  if (TracksKernelGrace()) NoteUnrecorded(batch, committed);
+  if (!committed && !pending_.empty()) {
+    grace_retry_at_ = MonotonicSeconds() + grace_retry_delay_;
+    grace_retry_delay_ =
+        std::min(2 * grace_retry_delay_, kMaxGraceRetrySeconds);
   }
   LOG_DEBUG("batch of %zu request(s) %s", reqs.size(),
             committed ? "committed in one transaction" : "rolled back");
@@ -457,7 +434,11 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
 
 void Daemon::CheckKernelGrace(bool at_once) {
   recovery::ScopeState st = ToScopeState(row_);
-  if (!st.in_grace() || grace_end_pending_ || opts_.nfsdfs == kNone) {
+  // The kernel's instance: the one in grace in the database, or one whose
+  // start the database missed.
+  bool unrecorded = !pending_.empty() && pending_.back().start;
+  if ((!st.in_grace() && !unrecorded) || GraceEndPending() ||
+      opts_.nfsdfs == kNone) {
     kernel_grace_ended_since_ = 0;
     return;
   }
@@ -488,12 +469,12 @@ void Daemon::CheckKernelGrace(bool at_once) {
   }
   kernel_grace_ended_since_ = 0;
   LOG_WARNING("scope %s: %s says nfsd has ended its grace period, but the "
-              "database still has instance %lld in grace (a GraceDone "
-              "upcall that failed or never reached nfsd-helper); recording "
-              "the end now",
+              "database still has %s in grace (a GraceDone upcall that "
+              "failed or never reached nfsd-helper); recording the end now",
               row_.name.c_str(), path.c_str(),
-              static_cast<long long>(*st.new_boot_time));
-  SetGraceEndPending(*st.new_boot_time);
+              unrecorded ? "the instance whose start it missed"
+                         : DescribeInstance(st.new_boot_time).c_str());
+  AddPending(PendingOp{false, unrecorded ? std::nullopt : st.new_boot_time});
   grace_retry_at_ = 0;
 }
 
@@ -501,58 +482,135 @@ std::string Daemon::GraceMarkerPath() const {
   return opts_.db + ".grace-end." + opts_.scope;
 }
 
-void Daemon::SetGraceEndPending(int64_t instance) {
-  grace_end_pending_ = instance;
-  Status s = WriteFileDurably(GraceMarkerPath(), std::to_string(instance) +
-                                                     "\n");
+bool Daemon::GraceEndPending() const {
+  return !pending_.empty() && !pending_.back().start;
+}
+
+void Daemon::AddPending(const PendingOp& op) {
+  if (!op.start && GraceEndPending()) return;  // already pending
+  pending_.push_back(op);
+  SavePending();
+}
+
+void Daemon::SavePending() {
+  Status s;
+  if (pending_.empty()) {
+    s = RemoveDurably(GraceMarkerPath());
+  } else {
+    std::string text;
+    for (const PendingOp& op : pending_) {
+      text += op.start ? "start\n"
+              : op.instance ? "end " + std::to_string(*op.instance) + "\n"
+                            : "end\n";
+    }
+    s = WriteFileDurably(GraceMarkerPath(), text);
+  }
   if (!s.ok()) {
-    LOG_ERROR("scope %s: cannot keep the pending grace end of instance %lld "
-              "on disk (%s): if nfsd-helper stops before it is recorded, "
-              "the next one may not know that grace ended",
-              opts_.scope.c_str(), static_cast<long long>(instance),
-              s.ToString().c_str());
+    LOG_ERROR("scope %s: cannot keep what nfsd did and the database missed "
+              "on disk (%s): if nfsd-helper stops before it is recorded, the "
+              "next one may not know of it",
+              opts_.scope.c_str(), s.ToString().c_str());
   }
 }
 
-void Daemon::ClearGraceEndPending() {
-  grace_end_pending_.reset();
-  Status s = RemoveDurably(GraceMarkerPath());
-  if (!s.ok()) LOG_WARNING("%s", s.ToString().c_str());
+void Daemon::NoteUnrecorded(const Batch& batch, bool committed) {
+  // nfsd ends the grace period whatever GraceDone gets back, and a cld
+  // GraceStart that failed leaves it running an instance without an allow
+  // list (it falls back to Check upcalls).
+  if (batch.start_attempted() && (!committed || !batch.start_recorded())) {
+    AddPending(PendingOp{true, std::nullopt});
+    LOG_ERROR("scope %s: nfsd runs a server instance whose start this "
+              "database could not record; it is recorded before anything "
+              "else, and every upcall is answered -EIO until then",
+              opts_.scope.c_str());
+  }
+  if (batch.grace_end_attempt() && !committed) {
+    bool unrecorded = !pending_.empty() && pending_.back().start;
+    std::optional<int64_t> instance;
+    if (!unrecorded) instance = *batch.grace_end_attempt();
+    if (unrecorded || *instance != 0) {
+      AddPending(PendingOp{false, instance});
+      LOG_ERROR("scope %s: nfsd ends the grace period of %s whatever its "
+                "GraceDone upcall is answered; until the end is recorded "
+                "every upcall is answered -EIO and no client may reclaim; "
+                "retrying",
+                opts_.scope.c_str(),
+                unrecorded ? "the instance whose start was not recorded"
+                           : DescribeInstance(instance).c_str());
+    }
+  }
+}
+
+bool Daemon::Settle(Batch& batch) {
+  std::optional<int64_t> started;
+  for (const PendingOp& op : pending_) {
+    if (op.start) {
+      started = AdoptUnrecordedStart(batch);
+      if (!started) return false;
+      continue;
+    }
+    std::optional<int64_t> target = op.instance ? op.instance : started;
+    recovery::ScopeState st = ToScopeState(row_);
+    if (!target || st.new_boot_time != target) {
+      LOG_INFO("scope %s: the grace end of %s is no longer pending (%s%s)",
+               row_.name.c_str(), DescribeInstance(target).c_str(),
+               DescribeInstance(st.current()).c_str(),
+               st.in_grace() ? ", in grace" : "");
+      continue;
+    }
+    if (!EndGrace(batch, *target, "recorded after nfsd ended it"))
+      return false;
+  }
+  return !batch.failed();
 }
 
 Status Daemon::LoadGraceMarker() {
   std::string text;
-  Status s = ReadSmallFile(GraceMarkerPath(), 64, &text);
+  Status s = ReadSmallFile(GraceMarkerPath(), 4096, &text);
   if (s.code() == Status::Code::kNotFound) return Status::Ok();
   if (!s.ok()) return s;
-  char* end = nullptr;
-  errno = 0;
-  long long instance = strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || end == text.c_str() || (*end != '\n' && *end != '\0') ||
-      instance <= 0) {
+  std::vector<PendingOp> ops;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line =
+        text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    if (line == "start") {
+      ops.push_back({true, std::nullopt});
+    } else if (line == "end") {
+      ops.push_back({false, std::nullopt});
+    } else if (line.rfind("end ", 0) == 0) {
+      const std::string digits = line.substr(4);
+      char* end = nullptr;
+      errno = 0;
+      long long instance = strtoll(digits.c_str(), &end, 10);
+      if (digits.empty() || digits[0] < '1' || digits[0] > '9' ||
+          errno != 0 || *end != '\0') {
+        ops.clear();
+        break;
+      }
+      ops.push_back({false, static_cast<int64_t>(instance)});
+    } else {
+      ops.clear();
+      break;
+    }
+  }
+  if (ops.empty()) {
     return Status::Corrupt(GraceMarkerPath() +
-                           ": not an instance id; remove it only if you know "
-                           "that grace ended in the database's instance");
+                           ": not understood; remove it only if you know "
+                           "what nfsd did since the database's last record");
   }
-  recovery::ScopeState st = ToScopeState(row_);
-  if (st.new_boot_time != instance) {
-    LOG_INFO("scope %s: %s names instance %lld, which is not in grace (%s); "
-             "removing it",
-             opts_.scope.c_str(), GraceMarkerPath().c_str(), instance,
-             DescribeInstance(st.current()).c_str());
-    ClearGraceEndPending();
-    return Status::Ok();
-  }
-  grace_end_pending_ = instance;
-  LOG_WARNING("scope %s: nfsd ended the grace period of instance %lld and "
-              "the previous nfsd-helper could not record it (%s); recording "
-              "it before anything else",
-              opts_.scope.c_str(), instance, GraceMarkerPath().c_str());
+  pending_ = ops;
+  LOG_WARNING("scope %s: the previous nfsd-helper could not record what "
+              "nfsd did (%s: %zu step(s)); recording it before anything "
+              "else",
+              opts_.scope.c_str(), GraceMarkerPath().c_str(), ops.size());
   return Status::Ok();
 }
 
 void Daemon::SettleGrace() {
-  if (!grace_end_pending_ || MonotonicSeconds() < grace_retry_at_) return;
+  if (pending_.empty() || MonotonicSeconds() < grace_retry_at_) return;
   RunBatch({});
 }
 

@@ -132,15 +132,27 @@ class Daemon : public control::Host {
   void CheckKernelGrace(bool at_once);
   // Records a pending grace end in a batch of its own, if one is pending.
   void SettleGrace();
-  // A pending grace end is also kept in a file beside the database
-  // (<db>.grace-end.<scope>, daemon/store/FORMAT.md), written when it
-  // becomes pending and removed once it is recorded: the database may be the
-  // thing that fails, and a helper killed meanwhile must not forget it.
+  // What nfsd did that the database could not record, in order: a start
+  // (a cld GraceStart whose answer was not 0: nfsd runs an instance without
+  // an allow list), or the end of a grace period (of `instance`, or of the
+  // instance of the start before it). Every batch first applies them
+  // (Settle); they are kept in a file beside the database
+  // (<db>.grace-end.<scope>, daemon/store/FORMAT.md), since the database
+  // may be what fails and a helper killed meanwhile must not forget them.
+  struct PendingOp {
+    bool start;
+    std::optional<int64_t> instance;  // of an end; none: the start's
+  };
   std::string GraceMarkerPath() const;
-  void SetGraceEndPending(int64_t instance);
-  void ClearGraceEndPending();
-  // At the start: a marker naming the scope's instance in grace makes its
-  // end pending; one naming another instance is stale and removed.
+  bool GraceEndPending() const;
+  void AddPending(const PendingOp& op);
+  void SavePending();
+  // After a batch: what nfsd did that it could not record.
+  void NoteUnrecorded(const Batch& batch, bool committed);
+  // Applies pending_ to the batch; false after a storage failure.
+  bool Settle(Batch& batch);
+  // At the start: pending_ from the file; one that does not parse stops
+  // the helper (fail closed).
   Status LoadGraceMarker();
   static void OnGraceTimer(int fd, short what, void* arg);
 
@@ -162,9 +174,7 @@ class Daemon : public control::Host {
   struct event* retry_ = nullptr;
   std::vector<struct event*> signals_;
   bool serving_logged_ = false;
-  // The instance whose grace period the kernel ended and the database does
-  // not yet say so (see TracksKernelGrace).
-  std::optional<int64_t> grace_end_pending_;
+  std::vector<PendingOp> pending_;  // see PendingOp
   struct event* grace_timer_ = nullptr;  // one second, while tracking
   int grace_read_errno_ = 0;             // v4_end_grace unreadable: logged
   int64_t kernel_grace_ended_since_ = 0;  // monotonic s; 0: not seen

@@ -92,10 +92,22 @@ class Batch {
   // batch. The stock kernel ends its grace period whatever the answer, so
   // if the batch does not commit the daemon must still record the end
   // (daemon.h: the pending grace end).
+  // `instance` is 0 when the scope had no instance in grace (nfsd may run
+  // one whose start the database missed).
   void NoteGraceEndAttempt(int64_t instance) { grace_end_attempt_ = instance; }
   const std::optional<int64_t>& grace_end_attempt() const {
     return grace_end_attempt_;
   }
+  // A cld GraceStart was handled in this batch; `recorded` once its new
+  // instance is in the batch and its answer is 0. nfsd runs the instance
+  // whatever the answer, so a start that was not recorded (or whose batch
+  // does not commit) must be recorded later (daemon.h).
+  void NoteStartAttempt(bool recorded) {
+    start_attempted_ = true;
+    start_recorded_ = recorded;
+  }
+  bool start_attempted() const { return start_attempted_; }
+  bool start_recorded() const { return start_recorded_; }
 
   // Removes the scope's records stamped with an instance older than
   // `older_than` (a start or a grace end) and notes each removal for the
@@ -153,6 +165,8 @@ class Batch {
   std::vector<Change> changes_;
   bool track_changes_ = true;
   std::optional<int64_t> grace_end_attempt_;
+  bool start_attempted_ = false;
+  bool start_recorded_ = false;
 };
 
 // Ends the grace period of `instance`, the scope's instance in grace, in the
@@ -191,6 +205,12 @@ inline const ChannelEntry* const kChannelTable[] = {
 // downcall (the streamed allow list of GraceStart is written at once).
 void HandleCldMessage(Batch& batch, int fd, std::string_view msg,
                       ChannelCounters* counters);
+
+// Starts, in the batch, a server instance for the one nfsd runs although
+// its cld GraceStart was not recorded (no allow list was delivered with it;
+// PlanStart's rules, as for a restart). Returns the new instance, or nullopt
+// after recording a storage failure in the batch.
+std::optional<int64_t> AdoptUnrecordedStart(Batch& b);
 
 // "instance 1763771860" or "no instance" for logs.
 std::string DescribeInstance(const std::optional<int64_t>& inst);

@@ -136,6 +136,7 @@ bool AdoptInstance(Batch& b, const Message& req) {
 
 void HandleGraceStart(Batch& b, int fd, const Message& req,
                       ChannelCounters* c) {
+  b.NoteStartAttempt(false);
   if (b.failed()) {
     Reply(b, fd, req, -EIO, c);
     return;
@@ -208,6 +209,7 @@ void HandleGraceStart(Batch& b, int fd, const Message& req,
       before.in_grace() ? "; the previous instance never ended its grace period"
                         : "",
       static_cast<long long>(allowed), static_cast<long long>(purged));
+  b.NoteStartAttempt(true);
   Reply(b, fd, req, 0, c);
 }
 
@@ -307,6 +309,7 @@ void HandleCheck(Batch& b, int fd, const Message& req, ChannelCounters* c) {
 void HandleGraceDone(Batch& b, int fd, const Message& req, ChannelCounters* c) {
   recovery::ScopeState st = ToScopeState(b.row());
   if (!st.in_grace()) {
+    b.NoteGraceEndAttempt(0);  // of an instance whose start was missed?
     LOG_INFO(
         "cld GraceDone %u: scope %s is not in a grace period (%s); "
         "nothing to end",
@@ -327,6 +330,21 @@ void HandleGraceDone(Batch& b, int fd, const Message& req, ChannelCounters* c) {
 }
 
 }  // namespace
+
+std::optional<int64_t> AdoptUnrecordedStart(Batch& b) {
+  int64_t purged = 0;
+  recovery::StartPlan plan =
+      recovery::PlanStart(ToScopeState(b.row()), b.now());
+  if (!StartInstance(b, plan, &purged)) return std::nullopt;
+  b.stats().start_seen = false;
+  LOG_WARNING(
+      "scope %s: started server instance %lld for the nfsd instance whose "
+      "GraceStart was not recorded (%lld stale record(s) removed); its "
+      "clients reclaim through Check",
+      b.scope().c_str(), static_cast<long long>(plan.instance),
+      static_cast<long long>(purged));
+  return plan.instance;
+}
 
 void HandleCldMessage(Batch& b, int fd, std::string_view msg,
                       ChannelCounters* counters) {

@@ -31,6 +31,7 @@ using nfsdsim::CldTracker;
 using nfsdsim::CldTrackerConfig;
 using nfsdsim::CldTrackerKind;
 using nfsdsim::ClientId;
+using nfsdsim::ReclaimResult;
 
 struct CldNode {
   explicit CldNode(int kernel_version = 2) : CldNode(Options(kernel_version)) {}
@@ -407,6 +408,38 @@ TEST_CASE(
   n.Run("restart; reclaim B=allow; reclaim A=bad");
   struct stat st;
   CHECK(stat(marker.c_str(), &st) != 0);
+}
+
+// tests/campaign seed 1022: a GraceStart that the helper could not record
+// leaves nfsd running an instance without an allow list (it falls back to
+// Check upcalls); when that instance's grace ends, the clients that did not
+// reclaim in it must lose their records, not those of the instance before.
+TEST_CASE(
+    "cld: a GraceStart that was not recorded is recorded before its grace "
+    "end",
+    "[scenario][cld]") {
+  CldNode n(CldNode::Options(2), true);
+  n.Run(
+      "start; complete A; complete B; restart; reclaim A=allow; "
+      "reclaim B=allow; complete A; complete B");
+  {
+    WriteLockHolder lock(n.db());
+    // nfsd restarts: the GraceStart is answered -EIO, nfsd falls back to
+    // per-client Check, and each Check is answered -EIO too.
+    nfsdsim::CldStartResult r = n.pipe.RestartNfsd();
+    INFO(n.tracker->Log());
+    CHECK(r.grace_start.status == -EIO);
+    CHECK(n.pipe.Reclaim(ClientId("A"), "") != ReclaimResult::kAllowed);
+    n.SetKernelGraceEnded(true);
+    n.pipe.GraceDone();
+  }
+  INFO(n.tracker->Log());
+  // Recorded once the database can be written: a new instance, and its end.
+  CHECK(n.WaitGraceRecorded());
+  n.SetKernelGraceEnded(false);
+  // Neither may reclaim: the allow list is empty, so grace is skipped.
+  n.Run("restart; reclaim A=nograce; reclaim B=nograce");
+  CHECK(RecordedIds(n.db()).empty());
 }
 
 }  // namespace
