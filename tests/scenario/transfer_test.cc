@@ -336,5 +336,29 @@ TEST_CASE("a failing callout is logged, retried and never fatal",
   CHECK(s.n.HelperRunning());
 }
 
+TEST_CASE("helper-ctl purge and import through the daemon run the callout",
+          "[ctl][scenario][transfer][callout]") {
+  TakeOver w;
+  w.EstablishOnA();
+  w.Export();
+  const std::string log = w.t.path() + "/callout.log";
+  const std::string prog =
+      Script(w.t.path(), "callout", "echo \"$@\" >> " + log + "\n");
+  w.b.Start({"--ha-callout", prog});
+  w.Import("daemon");
+  // In the order of the export file: by id.
+  std::string expect = "add-client B " + nfsdfs::HexString(kC) +
+                       "\nadd-client B " + nfsdfs::HexString(kB) +
+                       "\nadd-client B " + nfsdfs::HexString(kA) + "\n";
+  INFO(w.b.n.Log());
+  CHECK(WaitForFile(log, expect));
+  Result r = RunCtl({"purge", "--scope", "B", "--ctl-socket", w.b.sock,
+                     "--yes", "0x" + nfsdfs::HexString(kB)});
+  INFO(r.err);
+  REQUIRE(r.code == nfsdh::ctl::kExitOk);
+  expect += "del-client B " + nfsdfs::HexString(kB) + "\n";
+  CHECK(WaitForFile(log, expect));
+}
+
 }  // namespace
 }  // namespace scenario
