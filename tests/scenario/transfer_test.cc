@@ -358,6 +358,19 @@ TEST_CASE("helper-ctl purge and import through the daemon run the callout",
   REQUIRE(r.code == nfsdh::ctl::kExitOk);
   expect += "del-client B " + nfsdfs::HexString(kB) + "\n";
   CHECK(WaitForFile(log, expect));
+  // helper-ctl status shows the outbox drained.
+  json pending;
+  auto end = std::chrono::steady_clock::now() + kStepTimeout;
+  do {
+    r = RunCtl({"status", "--ctl-socket", w.b.sock, "--json"});
+    REQUIRE(r.code == 0);
+    pending = json::parse(r.out)["callouts_pending"];
+  } while (pending != 0 && std::chrono::steady_clock::now() < end &&
+           (std::this_thread::sleep_for(std::chrono::milliseconds(50)), true));
+  CHECK(pending == 0);
+  r = RunCtl({"status", "--ctl-socket", w.a.sock, "--json"});
+  REQUIRE(r.code == 0);
+  CHECK(json::parse(r.out)["callouts_pending"].is_null());
 }
 
 }  // namespace
