@@ -209,6 +209,7 @@ Status ControlClient::GetStatus(DaemonStatus* out) {
     d.channels.push_back(std::move(cs));
   }
   d.purged = res.purged;
+  d.callouts_pending = res.callouts_pending;
   d.storage_errors = res.storage_errors;
   d.first_storage_error = NoteOf(res.first_storage_error);
   d.last_storage_error = NoteOf(res.last_storage_error);

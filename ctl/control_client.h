@@ -66,6 +66,7 @@ struct DaemonStatus {
   int64_t reclaimed = 0;
   std::vector<ChannelStatus> channels;
   uint64_t purged = 0;
+  int64_t callouts_pending = -1;  // -1: no HA callout
   uint64_t storage_errors = 0;
   std::optional<StorageErrorNote> first_storage_error;
   std::optional<StorageErrorNote> last_storage_error;

@@ -109,6 +109,11 @@ void Table(const DaemonStatus& d, const std::string& socket,
             "not seen by this nfsd-helper (none since it started)");
   }
   KeyLine(out, "purged", std::to_string(d.purged) + " by helper-ctl");
+  KeyLine(out, "ha-callout",
+          d.callouts_pending < 0
+              ? std::string("none (nfsd-helper runs without --ha-callout)")
+              : std::to_string(d.callouts_pending) +
+                    " event(s) in the outbox");
   KeyLine(out, "storage errors", std::to_string(d.storage_errors));
   if (d.storage_errors > 0) {
     KeyLine(out, "first error", ErrorLine(d.first_storage_error));
@@ -175,6 +180,9 @@ Json StatusJson(const DaemonStatus& d, const std::string& socket) {
   }
   j["upcalls"] = upcalls;
   j["purged"] = d.purged;
+  j["callouts_pending"] = d.callouts_pending < 0
+                              ? Json(nullptr)
+                              : Json(d.callouts_pending);
   auto note = [](const std::optional<StorageErrorNote>& e) -> Json {
     if (!e) return nullptr;
     Json n;

@@ -222,6 +222,13 @@ Status Daemon::Init() {
   if (s.ok()) s = store_->CountClients(opts_.scope, &stats_.clients);
   if (s.ok() && idmap_) s = idmap_->Init();
   if (!s.ok()) return s;
+  if (opts_.ha_callout.empty()) {
+    int64_t left = 0;
+    if (store_->CountCallouts(&left).ok() && left > 0)
+      LOG_WARNING("ha-callout: %lld event(s) wait in the outbox; they run "
+                  "when nfsd-helper runs with --ha-callout again",
+                  static_cast<long long>(left));
+  }
   store_->SetBusyTimeout(kLoopBusyTimeoutMs);
   recovery::ScopeState st = ToScopeState(row_);
   LOG_INFO("database %s, scope %s: %s%s", opts_.db.c_str(),
@@ -348,7 +355,9 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
   Status s = store_->Begin();
   Batch batch(store_.get(), &row_, &stats_,
               static_cast<int64_t>(time(nullptr)));
-  batch.set_track_changes(callout_ != nullptr);
+  // Events go into the outbox whenever a callout is configured, even if
+  // its runner could not start: the next start runs them.
+  batch.set_track_changes(!opts_.ha_callout.empty());
   if (!s.ok()) batch.Fail(s);
   // What nfsd did that the database missed (an unrecorded start, a grace
   // end) comes first, so that a GraceStart in this batch sees it; if it
@@ -423,13 +432,8 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
     event_base_loopbreak(base_);
     return;
   }
-  if (committed && callout_) {
-    for (const Batch::Change& c : batch.changes()) {
-      callout_->Enqueue({c.added ? callout::Kind::kAddClient
-                                 : callout::Kind::kDelClient,
-                         row_.name, c.client_id});
-    }
-  }
+  if (committed && callout_ && batch.callouts_queued() > 0)
+    callout_->Kick(batch.callouts_queued());
 }
 
 void Daemon::CheckKernelGrace(bool at_once) {
@@ -639,6 +643,14 @@ std::vector<control::ChannelInfo> Daemon::Channels() {
   return out;
 }
 
+void Daemon::CalloutsQueued(int64_t n) {
+  if (callout_ && n > 0) callout_->Kick(n);
+}
+
+int64_t Daemon::CalloutsPending() {
+  return callout_ ? callout_->pending() : -1;
+}
+
 bool Daemon::Serving() {
   for (const ChannelState& c : channels_)
     if (c.fd < 0) return false;
@@ -699,13 +711,14 @@ int Daemon::Run() {
     if (!opts_.ha_callout_timeout.empty())
       ParseSeconds(opts_.ha_callout_timeout, &seconds);
     callout_ = std::make_unique<callout::Callout>(
-        base_, opts_.ha_callout, static_cast<int>(seconds));
+        base_, store_.get(), opts_.ha_callout, static_cast<int>(seconds));
     Status hs = callout_->Start();
     if (!hs.ok()) {
       LOG_ERROR("%s", hs.ToString().c_str());
       callout_.reset();
     } else {
-      LOG_INFO("ha-callout: %s after each durable change (timeout %lld s)",
+      LOG_INFO("ha-callout: %s after each durable change (timeout %lld s, "
+               "retried until it succeeds)",
                opts_.ha_callout.c_str(), static_cast<long long>(seconds));
     }
   }

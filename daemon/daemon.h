@@ -65,6 +65,9 @@ class Daemon : public control::Host {
   control::StorageErrors& Errors() override { return errors_; }
   std::vector<control::ChannelInfo> Channels() override;
   bool Serving() override;
+  bool QueuesCallouts() override { return !opts_.ha_callout.empty(); }
+  void CalloutsQueued(int64_t n) override;
+  int64_t CalloutsPending() override;
   idmap::IdmapStats Idmap() override {
     return idmap_ ? idmap_->Stats() : idmap::IdmapStats();
   }
@@ -189,7 +192,8 @@ class Daemon : public control::Host {
   uint64_t crash_at_ = 0;
   uint64_t batches_ = 0;
   control::StorageErrors errors_;
-  // The HA callout (--ha-callout), run after each committed batch.
+  // The HA callout (--ha-callout): runs the outbox, kicked after each
+  // committed batch that queued events.
   std::unique_ptr<callout::Callout> callout_;
   // The ID-mapping channels, with --idmap; freed before the loop.
   std::unique_ptr<idmap::IdmapService> idmap_;

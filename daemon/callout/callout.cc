@@ -7,8 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "daemon/util/log.h"
@@ -22,12 +24,12 @@ const char* KindName(Kind k) {
   return k == Kind::kAddClient ? "add-client" : "del-client";
 }
 
-Callout::Callout(struct event_base* base, std::string program,
-                 int timeout_seconds, size_t max_queue)
+Callout::Callout(struct event_base* base, store::Store* store,
+                 std::string program, int timeout_seconds)
     : base_(base),
+      store_(store),
       program_(std::move(program)),
-      timeout_seconds_(timeout_seconds),
-      max_queue_(max_queue) {}
+      timeout_seconds_(timeout_seconds) {}
 
 Callout::~Callout() {
   if (child_ > 0) {
@@ -35,51 +37,90 @@ Callout::~Callout() {
     int status;
     while (waitpid(child_, &status, 0) < 0 && errno == EINTR) {
     }
-    LOG_WARNING("ha-callout: %s %s killed at exit", KindName(running_.kind),
-                running_.scope.c_str());
+    LOG_WARNING("ha-callout: %s %s %s %s killed at exit; it runs again at "
+                "the next start",
+                program_.c_str(), running_.added ? "add-client" : "del-client",
+                running_.scope.c_str(),
+                nfsdfs::HexString(running_.id).c_str());
   }
-  if (!queue_.empty())
-    LOG_WARNING("ha-callout: %zu queued event(s) not run at exit",
-                queue_.size());
+  Flush();
+  if (pending_ > 0)
+    LOG_NOTICE("ha-callout: %lld event(s) left in the outbox; they run at "
+               "the next start",
+               static_cast<long long>(pending_));
   if (sigchld_) event_free(sigchld_);
   if (timer_) event_free(timer_);
+  if (retry_timer_) event_free(retry_timer_);
 }
 
 Status Callout::Start() {
   sigchld_ = evsignal_new(base_, SIGCHLD, OnChild, this);
   timer_ = evtimer_new(base_, OnTimeout, this);
-  if (!sigchld_ || !timer_ || evsignal_add(sigchld_, nullptr) != 0)
+  retry_timer_ = evtimer_new(base_, OnRetry, this);
+  if (!sigchld_ || !timer_ || !retry_timer_ ||
+      evsignal_add(sigchld_, nullptr) != 0)
     return Status::Io("ha-callout: cannot watch SIGCHLD");
+  Status s = store_->CountCallouts(&pending_);
+  if (!s.ok()) {
+    pending_ = 0;  // RunNext logs the outbox's failure and retries
+  } else if (pending_ > 0) {
+    LOG_NOTICE("ha-callout: %lld event(s) in the outbox from before; "
+               "resuming",
+               static_cast<long long>(pending_));
+  }
+  RunNext();
   return Status::Ok();
 }
 
-bool Callout::Enqueue(Event ev) {
-  if (queue_.size() >= max_queue_) {
-    ++dropped_;
-    // Once per power of two, so a storm does not flood the log.
-    if ((dropped_ & (dropped_ - 1)) == 0) {
-      LOG_ERROR(
-          "ha-callout: queue full (%zu events): %s %s %s not run "
-          "(%llu dropped so far)",
-          max_queue_, KindName(ev.kind), ev.scope.c_str(),
-          nfsdfs::HexString(ev.client_id).c_str(),
-          static_cast<unsigned long long>(dropped_));
-    }
-    return false;
+void Callout::Kick(int64_t queued) {
+  pending_ += queued;
+  drained_ = false;
+  if (child_ <= 0 && !waiting_) RunNext();
+}
+
+void Callout::Retry() {
+  waiting_ = true;
+  struct timeval tv = {retry_delay_, 0};
+  evtimer_add(retry_timer_, &tv);
+  retry_delay_ = std::min(2 * retry_delay_, kMaxRetrySeconds);
+}
+
+void Callout::Flush() {
+  if (done_through_ <= deleted_through_) return;
+  Status s = store_->DeleteCalloutsThrough(done_through_);
+  if (!s.ok()) {
+    // Nothing runs twice in this process (the next entry is read after
+    // done_through_); only a restart first would. The next flush retries.
+    LOG_WARNING("ha-callout: cannot delete finished events from the outbox "
+                "(they run again if nfsd-helper restarts first): %s",
+                s.ToString().c_str());
+    return;
   }
-  queue_.push_back(std::move(ev));
-  if (child_ <= 0) RunNext();
-  return true;
+  deleted_through_ = done_through_;
 }
 
 void Callout::RunNext() {
-  while (child_ <= 0 && !queue_.empty()) {
-    running_ = std::move(queue_.front());
-    queue_.pop_front();
+  while (child_ <= 0 && !waiting_) {
+    std::optional<store::CalloutRow> next;
+    Status s = store_->NextCallout(done_through_, &next);
+    if (!s.ok()) {
+      LOG_ERROR("ha-callout: cannot read the outbox: %s; retrying in %d s",
+                s.ToString().c_str(), retry_delay_);
+      Retry();
+      return;
+    }
+    if (!next) {
+      drained_ = true;
+      Flush();
+      return;
+    }
+    if (next->seq != running_.seq) attempts_ = 0;
+    running_ = std::move(*next);
     killed_ = false;
-    const std::string hex = nfsdfs::HexString(running_.client_id);
+    const char* kind = running_.added ? "add-client" : "del-client";
+    const std::string hex = nfsdfs::HexString(running_.id);
     std::vector<char*> argv = {const_cast<char*>(program_.c_str()),
-                               const_cast<char*>(KindName(running_.kind)),
+                               const_cast<char*>(kind),
                                const_cast<char*>(running_.scope.c_str()),
                                const_cast<char*>(hex.c_str()), nullptr};
     posix_spawn_file_actions_t fa;
@@ -103,12 +144,12 @@ void Callout::RunNext() {
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {
       child_ = -1;
-      Finish(Outcome::End::kSpawnFailed, rc);
+      Finish(Outcome::End::kSpawnFailed, rc);  // arms the retry
       continue;
     }
     child_ = pid;
     LOG_DEBUG("ha-callout: started %s %s %s %s (pid %d)", program_.c_str(),
-              KindName(running_.kind), running_.scope.c_str(), hex.c_str(),
+              kind, running_.scope.c_str(), hex.c_str(),
               static_cast<int>(pid));
     struct timeval tv = {timeout_seconds_, 0};
     evtimer_add(timer_, &tv);
@@ -116,31 +157,50 @@ void Callout::RunNext() {
 }
 
 void Callout::Finish(Outcome::End end, int code) {
-  const std::string what = program_ + " " + KindName(running_.kind) + " " +
+  const Kind kind = running_.added ? Kind::kAddClient : Kind::kDelClient;
+  const std::string what = program_ + " " + KindName(kind) + " " +
                            running_.scope + " " +
-                           nfsdfs::HexString(running_.client_id);
+                           nfsdfs::HexString(running_.id);
+  const bool ok = end == Outcome::End::kExited && code == 0;
+  const std::string again =
+      "; retrying in " + std::to_string(retry_delay_) + " s";
   switch (end) {
     case Outcome::End::kExited:
-      if (code == 0)
+      if (ok && attempts_ == 0)
         LOG_DEBUG("ha-callout: %s: done", what.c_str());
+      else if (ok)
+        LOG_NOTICE("ha-callout: %s: done after %d failed attempt(s)",
+                   what.c_str(), attempts_);
       else
-        LOG_WARNING("ha-callout: %s failed: exit status %d", what.c_str(),
-                    code);
+        LOG_WARNING("ha-callout: %s failed: exit status %d%s", what.c_str(),
+                    code, again.c_str());
       break;
     case Outcome::End::kSignaled:
-      LOG_WARNING("ha-callout: %s failed: killed by signal %d (%s)",
-                  what.c_str(), code, strsignal(code));
+      LOG_WARNING("ha-callout: %s failed: killed by signal %d (%s)%s",
+                  what.c_str(), code, strsignal(code), again.c_str());
       break;
     case Outcome::End::kTimedOut:
-      LOG_WARNING("ha-callout: %s killed: still running after %d s",
-                  what.c_str(), timeout_seconds_);
+      LOG_WARNING("ha-callout: %s killed: still running after %d s%s",
+                  what.c_str(), timeout_seconds_, again.c_str());
       break;
     case Outcome::End::kSpawnFailed:
-      LOG_WARNING("ha-callout: cannot run %s: %s", what.c_str(),
-                  strerror(code));
+      LOG_WARNING("ha-callout: cannot run %s: %s%s", what.c_str(),
+                  strerror(code), again.c_str());
       break;
   }
-  if (on_outcome_) on_outcome_(Outcome{running_, end, code});
+  if (on_outcome_)
+    on_outcome_(Outcome{Event{kind, running_.scope, running_.id}, end, code});
+  if (!ok) {
+    ++attempts_;
+    Flush();  // what is finished is deleted now: the wait may be long
+    Retry();
+    return;
+  }
+  done_through_ = running_.seq;
+  retry_delay_ = kFirstRetrySeconds;
+  attempts_ = 0;
+  if (pending_ > 0) --pending_;
+  if (done_through_ - deleted_through_ >= kFlushEvery) Flush();
 }
 
 void Callout::OnChild(int, short, void* arg) {
@@ -163,6 +223,12 @@ void Callout::OnChild(int, short, void* arg) {
   } else {
     c->Finish(Outcome::End::kSignaled, WTERMSIG(status));
   }
+  c->RunNext();
+}
+
+void Callout::OnRetry(int, short, void* arg) {
+  auto* c = static_cast<Callout*>(arg);
+  c->waiting_ = false;
   c->RunNext();
 }
 

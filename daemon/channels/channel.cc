@@ -177,22 +177,23 @@ void Batch::Finish(bool committed) {
   pending_.clear();
 }
 
+void Batch::NoteChange(bool added, const std::string& client_id) {
+  if (!track_changes_ || failed()) return;
+  Status s = store_->QueueCallout(scope(), added, client_id, now_);
+  if (s.ok())
+    ++callouts_queued_;
+  else
+    Fail(s);
+}
+
 Status Batch::PurgeOlderThan(int64_t older_than, int64_t* purged) {
   *purged = 0;
-  // The records about to go, for del-client, only if a callout runs (a
-  // grace end may purge 1,000,000 records).
-  std::vector<std::string> gone;
+  int64_t queued = 0;
   Status s;
-  if (track_changes_) {
-    s = store_->ForEachClientOlderThan(scope(), older_than,
-                                       [&](const store::ClientRow& c) {
-                                         gone.push_back(c.id);
-                                         return true;
-                                       });
-  }
+  if (track_changes_)
+    s = store_->QueuePurgeCallouts(scope(), older_than, now_, &queued);
   if (s.ok()) s = store_->PurgeOlderThan(scope(), older_than, purged);
-  if (!s.ok()) return s;
-  for (const std::string& id : gone) NoteChange(false, id);
+  if (s.ok()) callouts_queued_ += queued;
   return s;
 }
 

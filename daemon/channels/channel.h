@@ -72,21 +72,18 @@ class Batch {
   const Status& failure() const { return failure_; }
 
   // A record of the scope was added (a create of a new client) or removed
-  // (an expire, a purge at grace_done). The daemon runs the HA callout for
-  // each once the batch has committed (daemon/callout/callout.h).
-  struct Change {
-    bool added;
-    std::string client_id;
-  };
-  void NoteChange(bool added, const std::string& client_id) {
-    if (track_changes_) changes_.push_back({added, client_id});
-  }
-  // Whether anyone wants the changes (the daemon runs an HA callout). When
-  // not, NoteChange records nothing and a handler need not look for them
-  // (a grace_done that purges 1,000,000 records would hold every id).
+  // (an expire). When the daemon runs an HA callout, the event goes into
+  // the outbox in this batch's transaction (daemon/callout/callout.h), so
+  // it is durable exactly when the change is; a failure to write it fails
+  // the batch.
+  void NoteChange(bool added, const std::string& client_id);
+  // Whether the daemon runs an HA callout. When not, NoteChange and
+  // PurgeOlderThan write no outbox entry.
   void set_track_changes(bool on) { track_changes_ = on; }
   bool track_changes() const { return track_changes_; }
-  const std::vector<Change>& changes() const { return changes_; }
+  // The outbox entries written in this batch (they count only if it
+  // commits).
+  int64_t callouts_queued() const { return callouts_queued_; }
 
   // A cld GraceDone tried to end the grace period of `instance` in this
   // batch. The stock kernel ends its grace period whatever the answer, so
@@ -110,9 +107,10 @@ class Batch {
   bool start_recorded() const { return start_recorded_; }
 
   // Removes the scope's records stamped with an instance older than
-  // `older_than` (a start or a grace end) and notes each removal for the
-  // HA callout when changes are tracked. Does not Fail() the batch: the
-  // caller decides what a failure means.
+  // `older_than` (a start or a grace end) and, when changes are tracked,
+  // queues a del-client for each with one INSERT ... SELECT: a purge of
+  // 1,000,000 records holds none of them in memory. Does not Fail() the
+  // batch: the caller decides what a failure means.
   Status PurgeOlderThan(int64_t older_than, int64_t* purged);
 
   // Queues "<seq> <status>". A status of 0 is a promise of durability: it is
@@ -162,7 +160,7 @@ class Batch {
   int64_t now_;
   Status failure_;
   std::vector<Pending> pending_;
-  std::vector<Change> changes_;
+  int64_t callouts_queued_ = 0;
   bool track_changes_ = true;
   std::optional<int64_t> grace_end_attempt_;
   bool start_attempted_ = false;

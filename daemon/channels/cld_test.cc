@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,12 +107,15 @@ class Pipe {
   const ScopeStats& stats() const { return stats_; }
   const ChannelCounters& counters() const { return counters_; }
   // The records added and removed by committed batches, in order, as the
-  // daemon hands them to the HA callout: "+id" or "-id".
+  // outbox holds them for the HA callout: "+id" or "-id".
   std::vector<std::string> TakeChanges() {
     std::vector<std::string> out;
-    for (const Batch::Change& c : changes_)
-      out.push_back((c.added ? "+" : "-") + c.client_id);
-    changes_.clear();
+    std::optional<store::CalloutRow> next;
+    while (store_->NextCallout(taken_, &next).ok() && next) {
+      CHECK(next->scope == row_.name);
+      out.push_back((next->added ? "+" : "-") + next->id);
+      taken_ = next->seq;
+    }
     return out;
   }
 
@@ -168,9 +172,6 @@ class Pipe {
       stats_ = stats_before;
     }
     batch.Finish(committed);
-    if (committed)
-      changes_.insert(changes_.end(), batch.changes().begin(),
-                      batch.changes().end());
     if (committed_out) *committed_out = committed;
     return msgs.size();
   }
@@ -248,7 +249,7 @@ class Pipe {
   ChannelCounters counters_;
   int kernel_ = -1, helper_ = -1;
   std::vector<std::string> pending_;
-  std::vector<Batch::Change> changes_;
+  int64_t taken_ = 0;  // the last outbox entry TakeChanges returned
 };
 
 TEST_CASE("cld: GetVersion answers version 2 at the size of the upcall",
@@ -364,7 +365,7 @@ TEST_CASE("cld: Create before any GraceStart starts an instance for it",
   CHECK(Records(p.db()).count("client-a"));
 }
 
-TEST_CASE("cld: records added and removed are noted for the HA callout",
+TEST_CASE("cld: records added and removed are queued for the HA callout",
           "[cld][callout]") {
   Pipe p;
   p.GraceStart(2, 1, 1000);

@@ -65,6 +65,13 @@ class Host {
   virtual std::vector<ChannelInfo> Channels() = 0;
   // True when every upcall file is open.
   virtual bool Serving() = 0;
+  // Whether the daemon runs an HA callout: a procedure that adds or removes
+  // records then queues their events in its own transaction
+  // (Store::QueueCallout) and, once it committed, says how many.
+  virtual bool QueuesCallouts() { return false; }
+  virtual void CalloutsQueued(int64_t /*n*/) {}
+  // The outbox's undelivered events; -1 without an HA callout.
+  virtual int64_t CalloutsPending() { return -1; }
   // The ID-mapping channels (enabled is false when they are not served).
   virtual idmap::IdmapStats Idmap() { return {}; }
 };

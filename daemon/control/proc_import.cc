@@ -99,6 +99,7 @@ void Commit(Context& ctx, Reply* r) {
   ImportSession& sess = *ctx.import;
   Host& h = *ctx.host;
   transfer::Importer imp(&h.Database(), sess.scope, time(nullptr));
+  imp.set_queue_callouts(h.QueuesCallouts());
   Status s = imp.Begin();
   if (s.ok() && imp.verdict() == recovery::ImportVerdict::kRefused) {
     LOG_WARNING("control: import into scope %s refused: %s", sess.scope.c_str(),
@@ -121,6 +122,7 @@ void Commit(Context& ctx, Reply* r) {
     return;
   }
   if (sess.scope == h.ServedScope().name) h.Stats().clients += imp.imported();
+  h.CalloutsQueued(imp.callouts_queued());
   r->committed = true;
   r->fresh = imp.verdict() == recovery::ImportVerdict::kFresh;
   r->stamp = imp.stamp();

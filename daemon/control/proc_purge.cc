@@ -23,7 +23,11 @@ void Purge(Context& ctx, const std::string& scope, const std::string& id,
   if (s.ok() && row) s = st.GetClient(scope, id, removed);
   bool existed = false;
   if (s.ok() && removed->has_value()) s = st.DeleteClient(scope, id, &existed);
+  // The HA callout's del-client, durable with the removal.
+  const bool callout = existed && h.QueuesCallouts();
+  if (s.ok() && callout) s = st.QueueCallout(scope, false, id, time(nullptr));
   if (s.ok() && existed) s = st.Commit();
+  if (s.ok() && callout) h.CalloutsQueued(1);
   if (st.in_transaction()) st.Rollback();
   if (!s.ok()) {
     LOG_ERROR("control: purge of client %s from scope %s failed: %s",

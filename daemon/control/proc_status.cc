@@ -62,6 +62,7 @@ void ServeStatus(Context& ctx, SVCXPRT* xprt) {
   res.channels.channels_val = ch.data();
 
   res.purged = ctx.purged;
+  res.callouts_pending = h.CalloutsPending();
   const StorageErrors& errors = h.Errors();
   res.storage_errors = errors.count;
   res.first_storage_error = Note(errors.first, &arena);

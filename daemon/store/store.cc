@@ -55,6 +55,19 @@ CREATE TABLE imports (
   clients INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 2 -> 3: the HA callout's outbox (daemon/callout/callout.h), written
+    // in the transaction of the change each entry reports. AUTOINCREMENT:
+    // a seq is never reused, so "after seq N" stays right once the table
+    // was emptied.
+    R"sql(
+CREATE TABLE callouts (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  scope TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('add-client', 'del-client')),
+  id BLOB NOT NULL,
+  queued_at INTEGER NOT NULL
+) STRICT;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");
@@ -680,6 +693,88 @@ Status Store::GetImport(const std::string& scope,
   row.clients = sqlite3_column_int64(st, 7);
   *out = row;
   return Status::Ok();
+}
+
+Status Store::QueueCallout(const std::string& scope, bool added,
+                           const std::string& id, int64_t now) {
+  sqlite3_stmt* st;
+  Status s = Prepare(
+      "INSERT INTO callouts (scope, kind, id, queued_at) VALUES (?, ?, ?, ?)",
+      &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  BindText(st, 1, scope);
+  sqlite3_bind_text(st, 2, added ? "add-client" : "del-client", -1,
+                    SQLITE_STATIC);
+  BindBlobOrNull(st, 3, id, false);
+  sqlite3_bind_int64(st, 4, now);
+  return sqlite3_step(st) == SQLITE_DONE ? Status::Ok()
+                                         : Error("queue callout");
+}
+
+Status Store::QueuePurgeCallouts(const std::string& scope, int64_t instance,
+                                 int64_t now, int64_t* queued) {
+  sqlite3_stmt* st;
+  Status s = Prepare(
+      "INSERT INTO callouts (scope, kind, id, queued_at) "
+      "SELECT scope, 'del-client', id, ? FROM v4clients "
+      "WHERE scope = ? AND instance < ?",
+      &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  sqlite3_bind_int64(st, 1, now);
+  BindText(st, 2, scope);
+  sqlite3_bind_int64(st, 3, instance);
+  if (sqlite3_step(st) != SQLITE_DONE) return Error("queue callouts");
+  if (queued) *queued = sqlite3_changes64(db_);
+  return Status::Ok();
+}
+
+Status Store::NextCallout(int64_t after, std::optional<CalloutRow>* out) {
+  sqlite3_stmt* st;
+  Status s = Prepare(
+      "SELECT seq, scope, kind, id, queued_at FROM callouts WHERE seq > ? "
+      "ORDER BY seq LIMIT 1",
+      &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  sqlite3_bind_int64(st, 1, after);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    out->reset();
+    return Status::Ok();
+  }
+  if (rc != SQLITE_ROW) return Error("read callout");
+  CalloutRow row;
+  row.seq = sqlite3_column_int64(st, 0);
+  row.scope = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+  row.added = std::strcmp(reinterpret_cast<const char*>(
+                              sqlite3_column_text(st, 2)),
+                          "add-client") == 0;
+  row.id = ColumnBlob(st, 3);
+  row.queued_at = sqlite3_column_int64(st, 4);
+  *out = std::move(row);
+  return Status::Ok();
+}
+
+Status Store::CountCallouts(int64_t* out) {
+  sqlite3_stmt* st;
+  Status s = Prepare("SELECT count(*) FROM callouts", &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  if (sqlite3_step(st) != SQLITE_ROW) return Error("count callouts");
+  *out = sqlite3_column_int64(st, 0);
+  return Status::Ok();
+}
+
+Status Store::DeleteCalloutsThrough(int64_t seq) {
+  sqlite3_stmt* st;
+  Status s = Prepare("DELETE FROM callouts WHERE seq <= ?", &st);
+  if (!s.ok()) return s;
+  Resetter r{st};
+  sqlite3_bind_int64(st, 1, seq);
+  return sqlite3_step(st) == SQLITE_DONE ? Status::Ok()
+                                         : Error("delete callouts");
 }
 
 Status Store::PurgeOlderThan(const std::string& scope, int64_t instance,

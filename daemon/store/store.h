@@ -27,7 +27,7 @@ struct sqlite3_stmt;
 namespace nfsdh::store {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 // PRAGMA application_id of every nfsd-helper database: "NFSH".
 inline constexpr int32_t kApplicationId = 0x4e465348;
 
@@ -65,6 +65,15 @@ struct ImportRow {
   std::optional<int64_t> current_epoch;   // nfsdcld's grace.current
   std::optional<int64_t> recovery_epoch;  // nfsdcld's grace.recovery
   int64_t clients = 0;      // records imported
+};
+
+// One entry of the HA callout's outbox (FORMAT.md, `callouts`).
+struct CalloutRow {
+  int64_t seq = 0;        // the outbox's order; never reused
+  std::string scope;
+  bool added = false;     // add-client; false: del-client
+  std::string id;         // the client owner, binary
+  int64_t queued_at = 0;  // wall clock seconds
 };
 
 class Store {
@@ -154,6 +163,25 @@ class Store {
   // Deletes every record of `scope` stamped with an instance < `instance`.
   Status PurgeOlderThan(const std::string& scope, int64_t instance,
                         int64_t* deleted);
+
+  // --- the HA callout's outbox (daemon/callout/callout.h) ---
+  // Appends an event, after every entry already there. REQUIRES: inside the
+  // transaction of the change it reports.
+  Status QueueCallout(const std::string& scope, bool added,
+                      const std::string& id, int64_t now);
+  // Appends a del-client for every record PurgeOlderThan(scope, instance)
+  // would delete, in one INSERT ... SELECT (nothing is held in memory,
+  // however many there are); *queued gets their number. REQUIRES: inside
+  // the transaction, before that purge.
+  Status QueuePurgeCallouts(const std::string& scope, int64_t instance,
+                            int64_t now, int64_t* queued);
+  // The oldest entry whose seq is > `after` (unset: none).
+  Status NextCallout(int64_t after, std::optional<CalloutRow>* out);
+  // The entries of the outbox (a scan of the table).
+  Status CountCallouts(int64_t* out);
+  // Deletes every entry with a seq <= `seq`. Outside a transaction it is a
+  // transaction of its own.
+  Status DeleteCalloutsThrough(int64_t seq);
 
  private:
   Store(sqlite3* db, std::string path);

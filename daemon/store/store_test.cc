@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace nfsdh::store {
 namespace {
@@ -428,6 +430,92 @@ TEST_CASE("an empty file is migrated to the current schema", "[store]") {
   CHECK(QueryInt(db,
                  "SELECT count(*) FROM sqlite_schema WHERE name='v4clients'") ==
         1);
+}
+
+TEST_CASE("a schema 2 database is migrated to 3 with its records and an "
+          "empty outbox",
+          "[store][outbox]") {
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  {
+    // Schema 2 as the previous release wrote it.
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    const char* v2 =
+        "CREATE TABLE scopes (name TEXT PRIMARY KEY NOT NULL, boot_time "
+        "INTEGER, new_boot_time INTEGER, old_boot_time INTEGER, max_instance "
+        "INTEGER NOT NULL DEFAULT 0, kernel_boot_time INTEGER, grace_started "
+        "INTEGER, grace_ended INTEGER) STRICT;"
+        "CREATE TABLE v4clients (scope TEXT NOT NULL, id BLOB NOT NULL, "
+        "princhash BLOB, minor INTEGER NOT NULL, instance INTEGER NOT NULL, "
+        "first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY "
+        "(scope, id)) STRICT, WITHOUT ROWID;"
+        "CREATE INDEX v4clients_by_instance ON v4clients (scope, instance);"
+        "CREATE TABLE imports (scope TEXT PRIMARY KEY NOT NULL, imported_at "
+        "INTEGER NOT NULL, source TEXT NOT NULL, kind TEXT NOT NULL, "
+        "schema_version INTEGER NOT NULL, current_epoch INTEGER, "
+        "recovery_epoch INTEGER, clients INTEGER NOT NULL) STRICT;"
+        "INSERT INTO v4clients VALUES ('default', x'61', NULL, 1, 7, 1, 1);"
+        "PRAGMA user_version=2; PRAGMA application_id=1313231688;";
+    REQUIRE(sqlite3_exec(h, v2, 0, 0, 0) == SQLITE_OK);
+    sqlite3_close(h);
+  }
+  auto st = OpenRw(db);
+  CHECK(QueryInt(db, "PRAGMA user_version") == 3);
+  int64_t n = -1;
+  REQUIRE(st->CountClients("default", &n).ok());
+  CHECK(n == 1);
+  REQUIRE(st->CountCallouts(&n).ok());
+  CHECK(n == 0);
+}
+
+TEST_CASE("the outbox keeps events in order, with a purge's in one statement",
+          "[store][outbox]") {
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  auto st = OpenRw(db);
+  REQUIRE(st->Begin().ok());
+  REQUIRE(st->UpsertClient(Client("old-1", 10)).ok());
+  REQUIRE(st->UpsertClient(Client("old-2", 10)).ok());
+  REQUIRE(st->UpsertClient(Client("new", 20)).ok());
+  REQUIRE(st->QueueCallout("default", true, std::string("\0x", 2), 5).ok());
+  int64_t queued = 0;
+  REQUIRE(st->QueuePurgeCallouts("default", 20, 6, &queued).ok());
+  CHECK(queued == 2);
+  REQUIRE(st->QueueCallout("default", false, "new", 7).ok());
+  REQUIRE(st->Commit().ok());
+
+  std::vector<CalloutRow> rows;
+  std::optional<CalloutRow> next;
+  int64_t after = 0;
+  while (st->NextCallout(after, &next).ok() && next) {
+    rows.push_back(*next);
+    after = next->seq;
+  }
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[0].added);
+  CHECK(rows[0].id == std::string("\0x", 2));
+  CHECK(rows[0].queued_at == 5);
+  std::set<std::string> purged = {rows[1].id, rows[2].id};
+  CHECK(purged == std::set<std::string>{"old-1", "old-2"});
+  CHECK_FALSE(rows[1].added);
+  CHECK(rows[3].id == "new");
+  CHECK_FALSE(rows[3].added);
+  for (size_t i = 1; i < rows.size(); ++i)
+    CHECK(rows[i].seq > rows[i - 1].seq);
+
+  // Deleted in order; a seq is never reused once the table is empty.
+  REQUIRE(st->DeleteCalloutsThrough(rows[1].seq).ok());
+  int64_t n = 0;
+  REQUIRE(st->CountCallouts(&n).ok());
+  CHECK(n == 2);
+  REQUIRE(st->DeleteCalloutsThrough(rows[3].seq).ok());
+  REQUIRE(st->Begin().ok());
+  REQUIRE(st->QueueCallout("default", true, "again", 8).ok());
+  REQUIRE(st->Commit().ok());
+  REQUIRE(st->NextCallout(rows[3].seq, &next).ok());
+  REQUIRE(next);
+  CHECK(next->id == "again");
 }
 
 }  // namespace

@@ -85,6 +85,8 @@ Status Importer::Add(const std::string& id, const std::string& princhash,
   row.first_seen = row.last_seen = now_;
   bool inserted = false;
   s = store_->InsertClientIfAbsent(row, &inserted);
+  if (s.ok() && inserted && queue_callouts_)
+    s = store_->QueueCallout(scope_, true, id, now_);
   if (!s.ok()) return s;
   ++(inserted ? imported_ : kept_);
   return Status::Ok();

@@ -62,6 +62,12 @@ class Importer {
   // The scope row as it was when the import began (unset: no such scope).
   const std::optional<store::ScopeRow>& scope_row() const { return row_; }
 
+  // With `on`, Add queues an add-client in the HA callout's outbox for
+  // each record it inserts, in the import's transaction (the daemon sets
+  // it when it runs a callout). REQUIRES: before Begin().
+  void set_queue_callouts(bool on) { queue_callouts_ = on; }
+  int64_t callouts_queued() const { return queue_callouts_ ? imported_ : 0; }
+
   // REQUIRES: Begin() returned OK and the verdict is not kRefused.
   Status Add(const std::string& id, const std::string& princhash, int minor);
   Status Commit();  // durable once this returns OK
@@ -78,6 +84,7 @@ class Importer {
   std::string refusal_;
   int64_t imported_ = 0;
   int64_t kept_ = 0;
+  bool queue_callouts_ = false;
 };
 
 }  // namespace nfsdh::transfer

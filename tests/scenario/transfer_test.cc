@@ -316,7 +316,7 @@ TEST_CASE("a callout past its timeout is killed and the upcalls go on",
   CHECK(s.n.k().EstablishState("late", "", Minor::kV41).ok());
 }
 
-TEST_CASE("a failing callout is logged and never fatal",
+TEST_CASE("a failing callout is logged, retried and never fatal",
           "[scenario][callout]") {
   TempDir t;
   const std::string prog = Script(t.path(), "fail", "exit 3\n");
@@ -325,12 +325,52 @@ TEST_CASE("a failing callout is logged and never fatal",
   s.Boot();
   s.EndGrace();
   s.Get(kA);
-  CHECK(s.n.WaitForLog(prog + " add-client default " + nfsdfs::HexString(kA) +
-                       " failed: exit status 3"));
+  const std::string a = prog + " add-client default " + nfsdfs::HexString(kA);
+  CHECK(s.n.WaitForLog(a + " failed: exit status 3; retrying in 1 s"));
+  CHECK(s.n.WaitForLog(a + " failed: exit status 3; retrying in 2 s"));
+  // The upcalls go on; B's event waits behind A's, which is never dropped.
   s.Get(kB);
-  CHECK(s.n.WaitForLog(prog + " add-client default " + nfsdfs::HexString(kB) +
-                       " failed: exit status 3"));
+  CHECK(s.n.WaitForLog(a + " failed: exit status 3; retrying in 4 s"));
+  CHECK(s.n.Log().find("add-client default " + nfsdfs::HexString(kB)) ==
+        std::string::npos);
   CHECK(s.n.HelperRunning());
+}
+
+TEST_CASE("helper-ctl purge and import through the daemon run the callout",
+          "[ctl][scenario][transfer][callout]") {
+  TakeOver w;
+  w.EstablishOnA();
+  w.Export();
+  const std::string log = w.t.path() + "/callout.log";
+  const std::string prog =
+      Script(w.t.path(), "callout", "echo \"$@\" >> " + log + "\n");
+  w.b.Start({"--ha-callout", prog});
+  w.Import("daemon");
+  // In the order of the export file: by id.
+  std::string expect = "add-client B " + nfsdfs::HexString(kC) +
+                       "\nadd-client B " + nfsdfs::HexString(kB) +
+                       "\nadd-client B " + nfsdfs::HexString(kA) + "\n";
+  INFO(w.b.n.Log());
+  CHECK(WaitForFile(log, expect));
+  Result r = RunCtl({"purge", "--scope", "B", "--ctl-socket", w.b.sock,
+                     "--yes", "0x" + nfsdfs::HexString(kB)});
+  INFO(r.err);
+  REQUIRE(r.code == nfsdh::ctl::kExitOk);
+  expect += "del-client B " + nfsdfs::HexString(kB) + "\n";
+  CHECK(WaitForFile(log, expect));
+  // helper-ctl status shows the outbox drained.
+  json pending;
+  auto end = std::chrono::steady_clock::now() + kStepTimeout;
+  do {
+    r = RunCtl({"status", "--ctl-socket", w.b.sock, "--json"});
+    REQUIRE(r.code == 0);
+    pending = json::parse(r.out)["callouts_pending"];
+  } while (pending != 0 && std::chrono::steady_clock::now() < end &&
+           (std::this_thread::sleep_for(std::chrono::milliseconds(50)), true));
+  CHECK(pending == 0);
+  r = RunCtl({"status", "--ctl-socket", w.a.sock, "--json"});
+  REQUIRE(r.code == 0);
+  CHECK(json::parse(r.out)["callouts_pending"].is_null());
 }
 
 }  // namespace
