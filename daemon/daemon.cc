@@ -492,6 +492,9 @@ bool Daemon::GraceEndPending() const {
 
 void Daemon::AddPending(const PendingOp& op) {
   if (!op.start && GraceEndPending()) return;  // already pending
+  // Two starts with no grace end between them are one restart during
+  // grace: the start rules give the same records either way.
+  if (op.start && !pending_.empty() && pending_.back().start) return;
   pending_.push_back(op);
   SavePending();
 }
@@ -570,7 +573,7 @@ bool Daemon::Settle(Batch& batch) {
 
 Status Daemon::LoadGraceMarker() {
   std::string text;
-  Status s = ReadSmallFile(GraceMarkerPath(), 4096, &text);
+  Status s = ReadSmallFile(GraceMarkerPath(), 64 * 1024, &text);
   if (s.code() == Status::Code::kNotFound) return Status::Ok();
   if (!s.ok()) return s;
   std::vector<PendingOp> ops;
@@ -601,7 +604,7 @@ Status Daemon::LoadGraceMarker() {
     }
   }
   if (ops.empty()) {
-    return Status::Corrupt(GraceMarkerPath() +
+    return Status::Invalid(GraceMarkerPath() +
                            ": not understood; remove it only if you know "
                            "what nfsd did since the database's last record");
   }

@@ -442,5 +442,34 @@ TEST_CASE(
   CHECK(RecordedIds(n.db()).empty());
 }
 
+TEST_CASE(
+    "cld: a pending-steps file the helper cannot read stops it, and it "
+    "changes nothing",
+    "[scenario][cld]") {
+  CldNode n(CldNode::Options(2), true);
+  n.Run("start; complete A; restart");
+  REQUIRE(n.tracker->Stop(nullptr));
+  const std::string marker = n.db() + ".grace-end.default";
+  std::ofstream(marker) << "end soon\n";
+  auto before = ScopeOf(n.db());
+  REQUIRE(before);
+  std::string err;
+  CHECK_FALSE(n.tracker->Start(&err));
+  INFO(n.tracker->Log());
+  CHECK_THAT(n.tracker->Log(), Catch::Contains("grace-end.default: not "
+                                               "understood"));
+  auto after = ScopeOf(n.db());
+  REQUIRE(after);
+  CHECK(after->new_boot_time == before->new_boot_time);
+  CHECK(after->boot_time == before->boot_time);
+  // A file naming steps it understands is applied and removed.
+  std::ofstream(marker, std::ios::trunc)
+      << "end " << *before->new_boot_time << "\n";
+  REQUIRE(n.tracker->Start(&err));
+  CHECK(n.WaitGraceRecorded());
+  struct stat st;
+  CHECK(stat(marker.c_str(), &st) != 0);
+}
+
 }  // namespace
 }  // namespace scenario
