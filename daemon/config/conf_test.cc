@@ -137,7 +137,7 @@ TEST_CASE("a backslash before the newline continues the line", "[config]") {
 }
 
 TEST_CASE(
-    "the last assignment wins; names are case-insensitive; empty "
+    "the last assignment wins: names are case-insensitive and empty "
     "assignments change nothing",
     "[config]") {
   Conf c = Parse(

@@ -158,7 +158,7 @@ TEST_CASE("nfsdcld v3: ids without principal hashes, in and out of grace",
 }
 
 TEST_CASE(
-    "nfsdcld's first start copies nfsdcltrack's clients; so does the "
+    "nfsdcld's first start copies nfsdcltrack's clients and so does the "
     "import",
     "[migrate]") {
   MigrateDir d;
@@ -397,7 +397,7 @@ TEST_CASE("a WAL-mode source is read without creating files beside it",
 
 TEST_CASE(
     "an import writes the records, the scope and its record in one "
-    "transaction; the first start allows exactly them",
+    "transaction: the first start allows exactly them",
     "[migrate]") {
   MigrateDir d;
   MakeNfsdcld(d.Src(), 4, 5, 4);

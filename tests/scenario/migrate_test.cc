@@ -54,7 +54,7 @@ struct MigrateWorld {
 };
 
 TEST_CASE(
-    "daemon, migration: nfsdcld stopped in grace; the first start "
+    "daemon, migration: nfsdcld stopped in grace: the first start "
     "allows its recovery epoch, principals checked",
     "[scenario][migrate]") {
   MigrateWorld w;
