@@ -166,6 +166,7 @@ TEST_CASE("format: ids, hashes, minor versions, times", "[ctl]") {
   CHECK(MinorName(0) == "4.0");
   CHECK(MinorName(1) == "4.1+");
   CHECK(MinorName(7) == "?7");
+  CHECK(MinorName(-1) == "unknown");  // nfsdcld did not record it
   CHECK(TimeCell(std::nullopt) == "-");
   CHECK(TimeCell(1763771860) == "1763771860  2025-11-22T00:37:40Z");
   CHECK(TimeCell(0) == "0  1970-01-01T00:00:00Z");
@@ -229,21 +230,22 @@ TEST_CASE("dump: the table shows every scope and client", "[ctl]") {
 
   SECTION("client rows: printable ids quoted, others in hex, aligned") {
     const std::string header = LineWith(def, "PRINCHASH");
-    CHECK(header == "  " + Spaces(2) + "INSTANCE  MINOR  FIRST_SEEN" +
+    CHECK(header == "  " + Spaces(2) + "INSTANCE  MINOR    FIRST_SEEN" +
                         Spaces(10) + "  LAST_SEEN" + Spaces(11) +
                         "  PRINCHASH" + Spaces(55) + "  ID");
     std::string hash;
     for (int i = 0; i < 32; ++i) hash += "ab";
-    CHECK(LineWith(def, "0x0001feff") ==
-          "  1763700000  4.0    2025-11-21T04:40:00Z  2025-11-21T04:40:00Z  " +
-              hash + "  0x0001feff");
+    CHECK(
+        LineWith(def, "0x0001feff") ==
+        "  1763700000  4.0      2025-11-21T04:40:00Z  2025-11-21T04:40:00Z  " +
+            hash + "  0x0001feff");
     CHECK(LineWith(def, "linux-client-1") ==
-          "  1763771860  4.1+   2025-11-22T00:23:20Z  2025-11-22T00:38:20Z  "
+          "  1763771860  4.1+     2025-11-22T00:23:20Z  2025-11-22T00:38:20Z  "
           "-" +
               Spaces(63) + "  \"linux-client-1\"");
     CHECK_THAT(
         LineWith(def, "host/10.0.0.1"),
-        Catch::EndsWith("  4.0    2025-11-22T00:37:40Z  "
+        Catch::EndsWith("  4.0      2025-11-22T00:37:40Z  "
                         "2025-11-22T00:37:40Z  -" +
                         Spaces(63) + "  \"Linux NFSv4.0 host/10.0.0.1 tcp\""));
     CHECK_THAT(LineWith(def, "say"),
@@ -303,11 +305,11 @@ TEST_CASE("dump --scope shows that scope only", "[ctl]") {
             "  grace_ended       1700000090  2023-11-14T22:14:50Z\n"
             "  clients           1\n"
             "\n"
-            "    INSTANCE  MINOR  FIRST_SEEN            LAST_SEEN           "
+            "    INSTANCE  MINOR    FIRST_SEEN            LAST_SEEN           "
             "  PRINCHASH" +
             Spaces(55) +
             "  ID\n"
-            "  1700000000  4.1+   2023-07-22T04:26:40Z  "
+            "  1700000000  4.1+     2023-07-22T04:26:40Z  "
             "2023-11-14T22:13:20Z  " +
             hash + "  \"ha-client\"\n");
 
@@ -466,7 +468,7 @@ TEST_CASE("dump streams many clients", "[ctl]") {
     if (line.find("\"c1") != std::string::npos) ++rows;
   CHECK(rows == 3000);
   // The instance column is as wide as its heading when instances are short.
-  CHECK_THAT(r.out, Catch::Contains("\n         5  4.1+   "));
+  CHECK_THAT(r.out, Catch::Contains("\n         5  4.1+     "));
   r = RunCtl({"dump", "--db", db, "--json"});
   REQUIRE(r.code == kExitOk);
   json j = ParseJson(r.out);

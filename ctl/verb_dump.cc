@@ -231,6 +231,7 @@ std::string PadLeft(const std::string& s, size_t width) {
   return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
 }
 
+constexpr size_t kMinorWidth = 7;       // "unknown" (nfsdcld's records)
 constexpr size_t kTimeWidth = 20;       // 2025-11-22T00:37:40Z
 constexpr size_t kPrinchashWidth = 64;  // 32 bytes of hex
 
@@ -266,14 +267,14 @@ Status TableScope(Source& store, const ScopeRow& scope, std::ostream& out) {
   bool any = false;
   s = store.ForEachClient(scope.name, [&](const ClientRow& c) {
     if (!any) {
-      out << "\n  " << PadLeft("INSTANCE", iw) << "  " << Pad("MINOR", 5)
+      out << "\n  " << PadLeft("INSTANCE", iw) << "  " << Pad("MINOR", kMinorWidth)
           << "  " << Pad("FIRST_SEEN", kTimeWidth) << "  "
           << Pad("LAST_SEEN", kTimeWidth) << "  "
           << Pad("PRINCHASH", kPrinchashWidth) << "  ID\n";
       any = true;
     }
     out << "  " << PadLeft(std::to_string(c.instance), iw) << "  "
-        << Pad(MinorName(c.minor), 5) << "  "
+        << Pad(MinorName(c.minor), kMinorWidth) << "  "
         << Pad(IsoTime(c.first_seen), kTimeWidth) << "  "
         << Pad(IsoTime(c.last_seen), kTimeWidth) << "  "
         << Pad(PrinchashCell(c.princhash), kPrinchashWidth) << "  "

@@ -26,10 +26,10 @@ Status CheckRecord(const std::string& id, const std::string& princhash,
   if (!princhash.empty() && princhash.size() != 32)
     return Status::Invalid("a principal hash must be 32 bytes (or none), not " +
                            std::to_string(princhash.size()));
-  if (minor != 0 && minor != 1)
+  if (minor != 0 && minor != 1 && minor != -1)
     return Status::Invalid(
-        "minor must be 0 (NFSv4.0) or 1 (NFSv4.1 and "
-        "later), not " +
+        "minor must be 0 (NFSv4.0), 1 (NFSv4.1 and later) or -1 (not "
+        "known), not " +
         std::to_string(minor));
   return Status::Ok();
 }

@@ -121,6 +121,26 @@ TEST_CASE("importer: refused after the grace period, nothing changes",
   CHECK(db.Records("B") == std::map<std::string, int64_t>{{"mine", 1000}});
 }
 
+TEST_CASE("importer: a record of unknown minor version is kept unknown",
+          "[transfer][import]") {
+  // Records that came from nfsdcld carry minor -1 (it never recorded one).
+  CHECK(CheckRecord("c", "", -1).ok());
+  Db db;
+  Importer imp(db.st.get(), "B", 1);
+  REQUIRE(imp.Begin().ok());
+  REQUIRE(imp.Add("c", "", -1).ok());
+  REQUIRE(imp.Commit().ok());
+  std::vector<int> minors;
+  REQUIRE(db.st
+              ->ForEachClient("B",
+                              [&](const ClientRow& c) {
+                                minors.push_back(c.minor);
+                                return true;
+                              })
+              .ok());
+  CHECK(minors == std::vector<int>{-1});
+}
+
 TEST_CASE("importer: a bad record or no commit leaves nothing behind",
           "[transfer][import]") {
   Db db;
@@ -133,6 +153,7 @@ TEST_CASE("importer: a bad record or no commit leaves nothing behind",
           Status::Code::kInvalid);
     CHECK(imp.Add("h", "short", 0).code() == Status::Code::kInvalid);
     CHECK(imp.Add("m", "", 2).code() == Status::Code::kInvalid);
+    CHECK(imp.Add("n", "", -2).code() == Status::Code::kInvalid);
   }  // destroyed without Commit: rolled back
   CHECK_FALSE(db.st->in_transaction());
   CHECK(db.Records("B").empty());
