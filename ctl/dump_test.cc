@@ -278,6 +278,32 @@ TEST_CASE("dump: the table shows every scope and client", "[ctl]") {
   }
 }
 
+TEST_CASE("dump takes db and ctl-socket from nfs.conf", "[ctl][config]") {
+  TempDir t;
+  const std::string db = t.path + "/configured.sqlite";
+  WriteFixture(db);
+  const std::string conf = t.path + "/nfs.conf";
+  std::ofstream(conf) << "[nfsd-helper]\ndb = " << db
+                      << "\nctl-socket = " << NoDaemon(t) << "\n";
+  // No --db and no --ctl-socket: both come from the file.
+  Result r = RunCtl({"dump", "--config", conf, "--scope", "ha-1"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == kExitOk);
+  CHECK(r.err == kFallbackNote);
+  CHECK(Lines(r.out).at(0) == "database " + db + " (schema version " +
+                                  std::to_string(store::kSchemaVersion) + ")");
+  CHECK_THAT(r.out, Catch::Contains("\"ha-client\""));
+  // The command line wins.
+  r = RunCtl({"dump", "--config", conf, "--db", t.path + "/other.sqlite"});
+  CHECK(r.code == kExitError);
+  CHECK(r.err == "helper-ctl: no database at " + t.path + "/other.sqlite" +
+                     ": is nfsd-helper configured to use another --db?\n");
+  // A --config that cannot be read is an error.
+  r = RunCtl({"dump", "--config", t.path + "/none.conf"});
+  CHECK(r.code == kExitError);
+  CHECK(r.out.empty());
+}
+
 TEST_CASE("dump --scope shows that scope only", "[ctl]") {
   TempDir t;
   const std::string db = t.path + "/state.sqlite";
@@ -711,7 +737,7 @@ TEST_CASE("dump: usage errors", "[ctl]") {
   WriteFixture(db);
   const std::string usage =
       "usage: helper-ctl dump [--db PATH] [--scope NAME] [--ctl-socket PATH] "
-      "[--json]\n";
+      "[--config FILE] [--json]\n";
   struct Case {
     std::vector<std::string> args;
     std::string message;

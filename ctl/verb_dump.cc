@@ -347,15 +347,20 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
                  {{"--db", "PATH"},
                   {"--scope", "NAME"},
                   kCtlSocketOption,
+                  kConfigOption,
                   {"--json", nullptr}},
                  &parsed, &error))
     return UsageError(kDumpVerb, error, err);
   if (!parsed.operands.empty())
     return UsageError(kDumpVerb,
                       "unexpected argument '" + parsed.operands[0] + "'", err);
+  // --db and --ctl-socket, else the keys of nfs.conf, else the defaults.
+  CtlDefaults defaults;
+  int rc = LoadCtlDefaults(parsed, &defaults, err);
+  if (rc != kExitOk) return rc;
   const bool db_given = parsed.has("--db");
-  std::string db = db_given ? parsed.values["--db"] : std::string(kDefaultDb);
-  const std::string socket = CtlSocket(parsed);
+  std::string db = defaults.db;
+  const std::string socket = defaults.ctl_socket;
 
   // Live from the daemon if one answers and serves this database.
   std::unique_ptr<ControlClient> client;
@@ -457,12 +462,15 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
 const Verb kDumpVerb = {
     "dump",
     "show the scopes and client records of nfsd-helper's database",
-    "[--db PATH] [--scope NAME] [--ctl-socket PATH] [--json]",
+    "[--db PATH] [--scope NAME] [--ctl-socket PATH] [--config FILE] [--json]",
     "  --db PATH          the database to read if nfsd-helper does not answer\n"
-    "                     (default /var/lib/nfs/nfsd-helper/state.sqlite)\n"
+    "                     (default: the db key of nfs.conf, else\n"
+    "                     /var/lib/nfs/nfsd-helper/state.sqlite)\n"
     "  --scope NAME       show this scope only (default: every scope)\n"
     "  --ctl-socket PATH  nfsd-helper's control socket\n"
     "                     (default /run/nfsd-helper/ctl.sock)\n"
+    "  --config FILE      nfs.conf file for the defaults (default\n"
+    "                     /etc/nfs.conf)\n"
     "  --json             write one JSON document instead of a table\n"
     "\n"
     "The records are asked from the running nfsd-helper; when none answers,\n"
