@@ -311,6 +311,30 @@ TEST_CASE("records of unknown minor version move to another scope",
                       {"c1", 1}, {"c2", 1}, {"c3", 1}, {"c4", -1}});
 }
 
+TEST_CASE("export creates its file readable by root only", "[ctl][export]") {
+  // The records are as private as the database they come from (0600).
+  Offline o;
+  const mode_t before = umask(022);
+  const std::string file = o.t.path + "/a.jsonl";
+  Result r = o.Ctl({"export", "--scope", "A", "--db", o.db, "--output", file});
+  struct stat st;
+  REQUIRE(stat(file.c_str(), &st) == 0);
+  const mode_t first = st.st_mode & 07777;
+  // A stale temporary file of an interrupted export is no exception.
+  std::ofstream(file + ".tmp") << "x";
+  REQUIRE(chmod((file + ".tmp").c_str(), 0644) == 0);
+  Result again =
+      o.Ctl({"export", "--scope", "A", "--db", o.db, "--output", file});
+  umask(before);
+  INFO(r.err << again.err);
+  REQUIRE(r.code == kExitOk);
+  REQUIRE(again.code == kExitOk);
+  CHECK(first == 0600);
+  REQUIRE(stat(file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(testing::Lines(testing::ReadFile(file)).size() == 5);
+}
+
 TEST_CASE("export to the standard output, and its usage errors",
           "[ctl][export]") {
   Offline o;
