@@ -248,7 +248,8 @@ TEST_CASE("export and import without a daemon", "[ctl][export]") {
     CHECK_THAT(r.err,
                Catch::StartsWith("helper-ctl: refusing to import into scope "
                                  "E: the grace period of scope E (instance "
-                                 "100) ended"));
+                                 "id 100, not a time: instance ids only "
+                                 "order a scope's server instances) ended"));
     CHECK(o.Records("E") == std::map<std::string, int64_t>{{"c1", 100}});
   }
   SECTION("a damaged file imports nothing") {

@@ -481,7 +481,13 @@ const Verb kDumpVerb = {
     "Client ids made only of printable ASCII are shown in double quotes, with\n"
     "'\"' and '\\' escaped by a backslash; other ids in hex after \"0x\".\n"
     "Times are seconds since the epoch and UTC dates; \"-\" marks an unset "
-    "value.\n",
+    "value.\n"
+    "boot_time, new_boot_time, old_boot_time, max_instance and INSTANCE are\n"
+    "instance ids, not times: numbers that only order a scope's server\n"
+    "instances. An id is usually the second its instance started, so it is\n"
+    "shown as a date too, but it may be later (ids only grow, even when\n"
+    "the clock steps back): a grace period may end before the date of its\n"
+    "instance's id.\n",
     RunDump,
 };
 
