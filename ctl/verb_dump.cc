@@ -235,7 +235,12 @@ constexpr size_t kMinorWidth = 7;       // "unknown" (nfsdcld's records)
 constexpr size_t kTimeWidth = 20;       // 2025-11-22T00:37:40Z
 constexpr size_t kPrinchashWidth = 64;  // 32 bytes of hex
 
-Status TableScope(Source& store, const ScopeRow& scope, std::ostream& out) {
+// The client rows: INSTANCE, MINOR, LAST_SEEN and ID fit 100 columns for
+// the ids Linux sends ("Linux NFSv4.0 192.168.100.123/192.168.100.1 tcp");
+// `wide` adds FIRST_SEEN and the 64-digit PRINCHASH (--wide, as --json has
+// them).
+Status TableScope(Source& store, const ScopeRow& scope, bool wide,
+                  std::ostream& out) {
   int64_t count = 0;
   Status s = store.CountClients(scope.name, &count);
   if (!s.ok()) return s;
@@ -267,25 +272,28 @@ Status TableScope(Source& store, const ScopeRow& scope, std::ostream& out) {
   bool any = false;
   s = store.ForEachClient(scope.name, [&](const ClientRow& c) {
     if (!any) {
-      out << "\n  " << PadLeft("INSTANCE", iw) << "  " << Pad("MINOR", kMinorWidth)
-          << "  " << Pad("FIRST_SEEN", kTimeWidth) << "  "
-          << Pad("LAST_SEEN", kTimeWidth) << "  "
-          << Pad("PRINCHASH", kPrinchashWidth) << "  ID\n";
+      out << "\n  " << PadLeft("INSTANCE", iw) << "  "
+          << Pad("MINOR", kMinorWidth) << "  ";
+      if (wide) out << Pad("FIRST_SEEN", kTimeWidth) << "  ";
+      out << Pad("LAST_SEEN", kTimeWidth) << "  ";
+      if (wide) out << Pad("PRINCHASH", kPrinchashWidth) << "  ";
+      out << "ID\n";
       any = true;
     }
     out << "  " << PadLeft(std::to_string(c.instance), iw) << "  "
-        << Pad(MinorName(c.minor), kMinorWidth) << "  "
-        << Pad(IsoTime(c.first_seen), kTimeWidth) << "  "
-        << Pad(IsoTime(c.last_seen), kTimeWidth) << "  "
-        << Pad(PrinchashCell(c.princhash), kPrinchashWidth) << "  "
-        << IdCell(c.id) << "\n";
+        << Pad(MinorName(c.minor), kMinorWidth) << "  ";
+    if (wide) out << Pad(IsoTime(c.first_seen), kTimeWidth) << "  ";
+    out << Pad(IsoTime(c.last_seen), kTimeWidth) << "  ";
+    if (wide) out << Pad(PrinchashCell(c.princhash), kPrinchashWidth) << "  ";
+    out << IdCell(c.id) << "\n";
     return static_cast<bool>(out);
   });
   return s;
 }
 
 Status Table(Source& store, const std::string& db, const std::string& schema,
-             const std::vector<ScopeRow>& scopes, std::ostream& out) {
+             const std::vector<ScopeRow>& scopes, bool wide,
+             std::ostream& out) {
   out << "database " << nfsdfs::EscapeForLog(db) << " (schema version "
       << schema << ")\n";
   if (scopes.empty())
@@ -293,7 +301,7 @@ Status Table(Source& store, const std::string& db, const std::string& schema,
            "this database yet\n";
   for (const ScopeRow& scope : scopes) {
     out << "\n";
-    Status s = TableScope(store, scope, out);
+    Status s = TableScope(store, scope, wide, out);
     if (!s.ok()) return s;
   }
   return Status::Ok();
@@ -348,12 +356,17 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
                   {"--scope", "NAME"},
                   kCtlSocketOption,
                   kConfigOption,
+                  {"--wide", nullptr},
                   {"--json", nullptr}},
                  &parsed, &error))
     return UsageError(kDumpVerb, error, err);
   if (!parsed.operands.empty())
     return UsageError(kDumpVerb,
                       "unexpected argument '" + parsed.operands[0] + "'", err);
+  if (parsed.has("--wide") && parsed.has("--json"))
+    return UsageError(kDumpVerb,
+                      "--wide is for the table; --json always has every field",
+                      err);
   // --db and --ctl-socket, else the keys of nfs.conf, else the defaults.
   CtlDefaults defaults;
   int rc = LoadCtlDefaults(parsed, &defaults, err);
@@ -447,7 +460,7 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
     s = parsed.has("--json")
             ? JsonDocument(*source, db, std::stoll(schema),
                            live ? "daemon" : "database", scopes, out)
-            : Table(*source, db, schema, scopes, out);
+            : Table(*source, db, schema, scopes, parsed.has("--wide"), out);
   } catch (const std::exception& e) {  // nlohmann::json reports by throwing
     err << kProgram << ": cannot format the output: " << e.what() << "\n";
     return kExitError;
@@ -462,7 +475,8 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
 const Verb kDumpVerb = {
     "dump",
     "show the scopes and client records of nfsd-helper's database",
-    "[--db PATH] [--scope NAME] [--ctl-socket PATH] [--config FILE] [--json]",
+    "[--db PATH] [--scope NAME] [--ctl-socket PATH] [--config FILE] [--wide] "
+    "[--json]",
     "  --db PATH          the database to read if nfsd-helper does not answer\n"
     "                     (default: the db key of nfs.conf, else\n"
     "                     /var/lib/nfs/nfsd-helper/state.sqlite)\n"
@@ -471,6 +485,8 @@ const Verb kDumpVerb = {
     "                     (default /run/nfsd-helper/ctl.sock)\n"
     "  --config FILE      nfs.conf file for the defaults (default\n"
     "                     /etc/nfs.conf)\n"
+    "  --wide             add the FIRST_SEEN and PRINCHASH columns to the\n"
+    "                     table (lines of about 170 columns)\n"
     "  --json             write one JSON document instead of a table\n"
     "\n"
     "The records are asked from the running nfsd-helper; when none answers,\n"
