@@ -55,7 +55,8 @@ std::string ExportRecordLine(const store::ClientRow& c) {
   j["id"] = nfsdfs::HexString(c.id);
   j["princhash"] = c.princhash.empty() ? OJson(nullptr)
                                        : OJson(nfsdfs::HexString(c.princhash));
-  j["minor"] = c.minor;
+  // -1: not known (a record imported from nfsdcld).
+  j["minor"] = c.minor < 0 ? OJson(nullptr) : OJson(c.minor);
   return j.dump() + "\n";
 }
 
@@ -177,10 +178,13 @@ Status ExportReader::Next(store::ClientRow* out, bool* end) {
       return Error("\"princhash\" must be 32 bytes, not " +
                    std::to_string(c.princhash.size()));
   }
-  if (!j.contains("minor") || !j["minor"].is_number_integer() ||
-      (j["minor"] != 0 && j["minor"] != 1))
-    return Error("\"minor\" must be 0 (NFSv4.0) or 1 (NFSv4.1 and later)");
-  c.minor = j["minor"].get<int>();
+  if (!j.contains("minor") ||
+      !(j["minor"].is_null() || (j["minor"].is_number_integer() &&
+                                 (j["minor"] == 0 || j["minor"] == 1))))
+    return Error(
+        "\"minor\" must be 0 (NFSv4.0), 1 (NFSv4.1 and later) or null "
+        "(not known)");
+  c.minor = j["minor"].is_null() ? -1 : j["minor"].get<int>();
   if (last_id_ && !(*last_id_ < c.id))
     return Error(*last_id_ == c.id
                      ? "a second record of client " + nfsdfs::HexString(c.id)

@@ -82,6 +82,25 @@ TEST_CASE("export format: records round-trip, binary ids included",
   CHECK(recs[1].princhash == std::string(32, '\xff'));
 }
 
+TEST_CASE("export format: an unknown minor version is written as null",
+          "[ctl][export]") {
+  // nfsdcld never recorded the minor version: imported records have -1.
+  const std::string line = ExportRecordLine(Rec("a", "", -1));
+  CHECK(line == "{\"id\":\"61\",\"princhash\":null,\"minor\":null}\n");
+  ExportHeader h;
+  h.scope = "A";
+  h.exported = 1763771860;
+  std::vector<store::ClientRow> recs;
+  const std::string text = ExportHeaderLine(h) + line +
+                           "{\"id\":\"62\",\"minor\":0}\n" + ExportEndLine(2);
+  Status s = ReadAll(text, &recs);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].minor == -1);
+  CHECK(recs[1].minor == 0);
+}
+
 TEST_CASE("export format: what is refused, and why", "[ctl][export]") {
   const std::string rec = "{\"id\":\"61\",\"princhash\":null,\"minor\":1}\n";
   const std::string end1 = "{\"end\":true,\"clients\":1}\n";
@@ -229,7 +248,8 @@ TEST_CASE("export and import without a daemon", "[ctl][export]") {
     CHECK_THAT(r.err,
                Catch::StartsWith("helper-ctl: refusing to import into scope "
                                  "E: the grace period of scope E (instance "
-                                 "100) ended"));
+                                 "id 100, not a time: instance ids only "
+                                 "order a scope's server instances) ended"));
     CHECK(o.Records("E") == std::map<std::string, int64_t>{{"c1", 100}});
   }
   SECTION("a damaged file imports nothing") {
@@ -249,6 +269,71 @@ TEST_CASE("export and import without a daemon", "[ctl][export]") {
     CHECK_THAT(r.err, Catch::EndsWith("nothing imported\n"));
     CHECK(o.Records("B").empty());
   }
+}
+
+TEST_CASE("records of unknown minor version move to another scope",
+          "[ctl][export]") {
+  Offline o;
+  {
+    // What the first-start import of an nfsdcld database stores.
+    std::unique_ptr<store::Store> st;
+    REQUIRE(store::Store::Open(o.db, store::Store::Mode::kReadWrite, &st).ok());
+    REQUIRE(st->Begin().ok());
+    store::ClientRow c = Rec("c4", "", -1);
+    c.scope = "A";
+    c.instance = 0;
+    REQUIRE(st->UpsertClient(c).ok());
+    REQUIRE(st->Commit().ok());
+  }
+  Result r =
+      RunCtl({"dump", "--db", o.db, "--scope", "A", "--ctl-socket", o.sock});
+  REQUIRE(r.code == kExitOk);
+  CHECK_THAT(r.out, Catch::Contains(" unknown "));
+  CHECK_THAT(r.out, !Catch::Contains("?-1"));
+
+  const std::string file = o.t.path + "/a.jsonl";
+  r = o.Ctl({"export", "--scope", "A", "--db", o.db, "--output", file});
+  INFO(r.err);
+  REQUIRE(r.code == kExitOk);
+  CHECK_THAT(testing::ReadFile(file),
+             Catch::Contains("{\"id\":\"6334\",\"princhash\":null,"
+                             "\"minor\":null}\n"));
+  r = o.Ctl({"import", "--scope", "B", "--db", o.db, file});
+  INFO(r.err);
+  REQUIRE(r.code == kExitOk);
+  std::map<std::string, int> minors;
+  std::unique_ptr<store::Store> st;
+  REQUIRE(store::Store::Open(o.db, store::Store::Mode::kReadOnly, &st).ok());
+  REQUIRE(st->ForEachClient("B", [&](const store::ClientRow& c) {
+              minors[c.id] = c.minor;
+              return true;
+            }).ok());
+  CHECK(minors == std::map<std::string, int>{
+                      {"c1", 1}, {"c2", 1}, {"c3", 1}, {"c4", -1}});
+}
+
+TEST_CASE("export creates its file readable by root only", "[ctl][export]") {
+  // The records are as private as the database they come from (0600).
+  Offline o;
+  const mode_t before = umask(022);
+  const std::string file = o.t.path + "/a.jsonl";
+  Result r = o.Ctl({"export", "--scope", "A", "--db", o.db, "--output", file});
+  struct stat st;
+  REQUIRE(stat(file.c_str(), &st) == 0);
+  const mode_t first = st.st_mode & 07777;
+  // A stale temporary file of an interrupted export is no exception.
+  std::ofstream(file + ".tmp") << "x";
+  REQUIRE(chmod((file + ".tmp").c_str(), 0644) == 0);
+  Result again =
+      o.Ctl({"export", "--scope", "A", "--db", o.db, "--output", file});
+  umask(before);
+  INFO(r.err << again.err);
+  REQUIRE(r.code == kExitOk);
+  REQUIRE(again.code == kExitOk);
+  CHECK(first == 0600);
+  REQUIRE(stat(file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(testing::Lines(testing::ReadFile(file)).size() == 5);
 }
 
 TEST_CASE("export to the standard output, and its usage errors",

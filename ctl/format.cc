@@ -28,6 +28,7 @@ std::string PrinchashCell(std::string_view princhash) {
 std::string MinorName(int minor) {
   if (minor == 0) return "4.0";
   if (minor == 1) return "4.1+";
+  if (minor == -1) return "unknown";
   return "?" + std::to_string(minor);
 }
 

@@ -23,7 +23,8 @@ std::string IdCell(std::string_view id);
 // A principal hash: lower-case hex, or "-" when there is none.
 std::string PrinchashCell(std::string_view princhash);
 
-// "4.0" for minor 0, "4.1+" for minor 1, "?<n>" for anything else.
+// "4.0" for minor 0, "4.1+" for minor 1, "unknown" for -1 (a record imported
+// from nfsdcld, which does not record it), "?<n>" for anything else.
 std::string MinorName(int minor);
 
 // "<seconds>  <UTC date>" ("1763771860  2025-11-22T00:37:40Z"), or "-".

@@ -231,10 +231,16 @@ std::string PadLeft(const std::string& s, size_t width) {
   return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
 }
 
+constexpr size_t kMinorWidth = 7;       // "unknown" (nfsdcld's records)
 constexpr size_t kTimeWidth = 20;       // 2025-11-22T00:37:40Z
 constexpr size_t kPrinchashWidth = 64;  // 32 bytes of hex
 
-Status TableScope(Source& store, const ScopeRow& scope, std::ostream& out) {
+// The client rows: INSTANCE, MINOR, LAST_SEEN and ID fit 100 columns for
+// the ids Linux sends ("Linux NFSv4.0 192.168.100.123/192.168.100.1 tcp");
+// `wide` adds FIRST_SEEN and the 64-digit PRINCHASH (--wide, as --json has
+// them).
+Status TableScope(Source& store, const ScopeRow& scope, bool wide,
+                  std::ostream& out) {
   int64_t count = 0;
   Status s = store.CountClients(scope.name, &count);
   if (!s.ok()) return s;
@@ -266,25 +272,28 @@ Status TableScope(Source& store, const ScopeRow& scope, std::ostream& out) {
   bool any = false;
   s = store.ForEachClient(scope.name, [&](const ClientRow& c) {
     if (!any) {
-      out << "\n  " << PadLeft("INSTANCE", iw) << "  " << Pad("MINOR", 5)
-          << "  " << Pad("FIRST_SEEN", kTimeWidth) << "  "
-          << Pad("LAST_SEEN", kTimeWidth) << "  "
-          << Pad("PRINCHASH", kPrinchashWidth) << "  ID\n";
+      out << "\n  " << PadLeft("INSTANCE", iw) << "  "
+          << Pad("MINOR", kMinorWidth) << "  ";
+      if (wide) out << Pad("FIRST_SEEN", kTimeWidth) << "  ";
+      out << Pad("LAST_SEEN", kTimeWidth) << "  ";
+      if (wide) out << Pad("PRINCHASH", kPrinchashWidth) << "  ";
+      out << "ID\n";
       any = true;
     }
     out << "  " << PadLeft(std::to_string(c.instance), iw) << "  "
-        << Pad(MinorName(c.minor), 5) << "  "
-        << Pad(IsoTime(c.first_seen), kTimeWidth) << "  "
-        << Pad(IsoTime(c.last_seen), kTimeWidth) << "  "
-        << Pad(PrinchashCell(c.princhash), kPrinchashWidth) << "  "
-        << IdCell(c.id) << "\n";
+        << Pad(MinorName(c.minor), kMinorWidth) << "  ";
+    if (wide) out << Pad(IsoTime(c.first_seen), kTimeWidth) << "  ";
+    out << Pad(IsoTime(c.last_seen), kTimeWidth) << "  ";
+    if (wide) out << Pad(PrinchashCell(c.princhash), kPrinchashWidth) << "  ";
+    out << IdCell(c.id) << "\n";
     return static_cast<bool>(out);
   });
   return s;
 }
 
 Status Table(Source& store, const std::string& db, const std::string& schema,
-             const std::vector<ScopeRow>& scopes, std::ostream& out) {
+             const std::vector<ScopeRow>& scopes, bool wide,
+             std::ostream& out) {
   out << "database " << nfsdfs::EscapeForLog(db) << " (schema version "
       << schema << ")\n";
   if (scopes.empty())
@@ -292,7 +301,7 @@ Status Table(Source& store, const std::string& db, const std::string& schema,
            "this database yet\n";
   for (const ScopeRow& scope : scopes) {
     out << "\n";
-    Status s = TableScope(store, scope, out);
+    Status s = TableScope(store, scope, wide, out);
     if (!s.ok()) return s;
   }
   return Status::Ok();
@@ -346,15 +355,25 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
                  {{"--db", "PATH"},
                   {"--scope", "NAME"},
                   kCtlSocketOption,
+                  kConfigOption,
+                  {"--wide", nullptr},
                   {"--json", nullptr}},
                  &parsed, &error))
     return UsageError(kDumpVerb, error, err);
   if (!parsed.operands.empty())
     return UsageError(kDumpVerb,
                       "unexpected argument '" + parsed.operands[0] + "'", err);
+  if (parsed.has("--wide") && parsed.has("--json"))
+    return UsageError(kDumpVerb,
+                      "--wide is for the table; --json always has every field",
+                      err);
+  // --db and --ctl-socket, else the keys of nfs.conf, else the defaults.
+  CtlDefaults defaults;
+  int rc = LoadCtlDefaults(parsed, &defaults, err);
+  if (rc != kExitOk) return rc;
   const bool db_given = parsed.has("--db");
-  std::string db = db_given ? parsed.values["--db"] : std::string(kDefaultDb);
-  const std::string socket = CtlSocket(parsed);
+  std::string db = defaults.db;
+  const std::string socket = defaults.ctl_socket;
 
   // Live from the daemon if one answers and serves this database.
   std::unique_ptr<ControlClient> client;
@@ -441,7 +460,7 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
     s = parsed.has("--json")
             ? JsonDocument(*source, db, std::stoll(schema),
                            live ? "daemon" : "database", scopes, out)
-            : Table(*source, db, schema, scopes, out);
+            : Table(*source, db, schema, scopes, parsed.has("--wide"), out);
   } catch (const std::exception& e) {  // nlohmann::json reports by throwing
     err << kProgram << ": cannot format the output: " << e.what() << "\n";
     return kExitError;
@@ -456,12 +475,18 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
 const Verb kDumpVerb = {
     "dump",
     "show the scopes and client records of nfsd-helper's database",
-    "[--db PATH] [--scope NAME] [--ctl-socket PATH] [--json]",
+    "[--db PATH] [--scope NAME] [--ctl-socket PATH] [--config FILE] [--wide] "
+    "[--json]",
     "  --db PATH          the database to read if nfsd-helper does not answer\n"
-    "                     (default /var/lib/nfs/nfsd-helper/state.sqlite)\n"
+    "                     (default: the db key of nfs.conf, else\n"
+    "                     /var/lib/nfs/nfsd-helper/state.sqlite)\n"
     "  --scope NAME       show this scope only (default: every scope)\n"
     "  --ctl-socket PATH  nfsd-helper's control socket\n"
     "                     (default /run/nfsd-helper/ctl.sock)\n"
+    "  --config FILE      nfs.conf file for the defaults (default\n"
+    "                     /etc/nfs.conf)\n"
+    "  --wide             add the FIRST_SEEN and PRINCHASH columns to the\n"
+    "                     table (lines of about 170 columns)\n"
     "  --json             write one JSON document instead of a table\n"
     "\n"
     "The records are asked from the running nfsd-helper; when none answers,\n"
@@ -472,7 +497,13 @@ const Verb kDumpVerb = {
     "Client ids made only of printable ASCII are shown in double quotes, with\n"
     "'\"' and '\\' escaped by a backslash; other ids in hex after \"0x\".\n"
     "Times are seconds since the epoch and UTC dates; \"-\" marks an unset "
-    "value.\n",
+    "value.\n"
+    "boot_time, new_boot_time, old_boot_time, max_instance and INSTANCE are\n"
+    "instance ids, not times: numbers that only order a scope's server\n"
+    "instances. An id is usually the second its instance started, so it is\n"
+    "shown as a date too, but it may be later (ids only grow, even when\n"
+    "the clock steps back): a grace period may end before the date of its\n"
+    "instance's id.\n",
     RunDump,
 };
 

@@ -8,16 +8,18 @@
 // reads the database the running daemon serves (asked over the control
 // socket), else the default one. Records are written as they are read, so a
 // large scope costs no memory. --output FILE is written to a temporary file
-// that is synced and renamed into place: FILE is whole or absent.
+// that is synced and renamed into place: FILE is whole or absent. It is
+// created 0600, like the database.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <memory>
+#include <streambuf>
 
 #include "ctl/args.h"
 #include "ctl/control_client.h"
@@ -63,15 +65,60 @@ Status WriteExport(Store& st, const std::string& scope, std::ostream& out,
   return s;
 }
 
-// fsyncs `path` and its directory.
-Status SyncFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + path, errno);
-  int rc = fsync(fd);
-  int e = errno;
-  close(fd);
-  if (rc != 0) return Status::FromErrno("fsync " + path, e);
-  return SyncDir(DirName(path));
+// An output stream buffer over a file descriptor (std::ofstream cannot
+// create a file with a mode of our choosing). The first write error is kept
+// in error().
+class FdBuf : public std::streambuf {
+ public:
+  explicit FdBuf(int fd) : fd_(fd) { setp(buf_, buf_ + sizeof buf_); }
+  int error() const { return error_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!Flush()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override { return Flush() ? 0 : -1; }
+
+ private:
+  bool Flush() {
+    const char* p = pbase();
+    while (error_ == 0 && p < pptr()) {
+      ssize_t n = write(fd_, p, pptr() - p);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error_ = n < 0 ? errno : EIO;
+        break;
+      }
+      p += n;
+    }
+    setp(buf_, buf_ + sizeof buf_);
+    return error_ == 0;
+  }
+
+  int fd_;
+  int error_ = 0;
+  char buf_[64 * 1024];
+};
+
+// Creates `path` for writing, mode 0600 whatever the umask, and also when
+// it exists already (the temporary file of an interrupted export): the
+// records are as private as the database they come from. Never follows a
+// symbolic link.
+int CreatePrivate(const std::string& path) {
+  int fd = open(path.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0 && fchmod(fd, 0600) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
 }
 
 int RunExport(const std::vector<std::string>& args, std::ostream& out,
@@ -130,16 +177,22 @@ int RunExport(const std::vector<std::string>& args, std::ostream& out,
     s = WriteExport(*st, scope, out, &count, &no_scope);
   } else {
     const std::string tmp = output + ".tmp";
-    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-    if (!file) {
+    int fd = CreatePrivate(tmp);
+    if (fd < 0) {
       err << kProgram << ": cannot create " << nfsdfs::EscapeForLog(tmp) << ": "
           << strerror(errno) << "\n";
       return kExitError;
     }
+    FdBuf buf(fd);
+    std::ostream file(&buf);
     s = WriteExport(*st, scope, file, &count, &no_scope);
-    file.close();
-    if (s.ok() && !no_scope && !file) s = Status::Io("cannot write " + tmp);
-    if (s.ok() && !no_scope) s = SyncFile(tmp);
+    file.flush();
+    if (s.ok() && !no_scope && (!file || buf.error() != 0))
+      s = Status::FromErrno("write " + tmp, buf.error() ? buf.error() : EIO);
+    if (s.ok() && !no_scope && fsync(fd) != 0)
+      s = Status::FromErrno("fsync " + tmp, errno);
+    if (close(fd) != 0 && s.ok() && !no_scope)
+      s = Status::FromErrno("close " + tmp, errno);
     if (s.ok() && !no_scope && rename(tmp.c_str(), output.c_str()) != 0)
       s = Status::FromErrno("rename " + tmp + " to " + output, errno);
     if (s.ok() && !no_scope) s = SyncDir(DirName(output));
@@ -181,7 +234,8 @@ const Verb kExportVerb = {
     "[--config FILE] [--json]",
     "  --scope NAME       the scope to export (required)\n"
     "  --output FILE      write the records to FILE (atomically: it is\n"
-    "                     whole or absent); default: the standard output\n"
+    "                     whole or absent; mode 0600); default: the\n"
+    "                     standard output\n"
     "  --db PATH          the database to read (default: the one the\n"
     "                     running nfsd-helper serves, else the db key of\n"
     "                     nfs.conf, else "

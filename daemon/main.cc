@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -90,6 +91,15 @@ int main(int argc, char** argv) {
     LOG_DEBUG("configuration: %s", a.c_str());
   }
   umask(077);
+
+  // Relative paths name files under the starting directory, also once
+  // detached (in "/").
+  char cwd[PATH_MAX];
+  s = nfsdh::MakePathsAbsolute(getcwd(cwd, sizeof cwd) ? cwd : "", &opts);
+  if (!s.ok()) {
+    LOG_ERROR("cannot start: %s", s.message().c_str());
+    return 1;
+  }
 
   int report = -1;
   if (!opts.foreground) {

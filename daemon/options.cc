@@ -2,6 +2,8 @@
 
 #include <getopt.h>
 
+#include <utility>
+
 namespace nfsdh {
 namespace {
 
@@ -77,6 +79,28 @@ const char* UsageText() {
          "nfsdcltrack-db set --nfsdcld-db and --nfsdcltrack-db.\n"
          "Keys ha-callout and ha-callout-timeout set --ha-callout and\n"
          "--ha-callout-timeout.\n";
+}
+
+Status MakePathsAbsolute(const std::string& cwd, Options* opts) {
+  const std::pair<const char*, std::string*> paths[] = {
+      {"--db", &opts->db},
+      {"--nfsdfs", &opts->nfsdfs},
+      {"--cld-pipe", &opts->cld_pipe},
+      {"--ctl-socket", &opts->ctl_socket},
+      {"--nfsdcld-db", &opts->nfsdcld_db},
+      {"--nfsdcltrack-db", &opts->nfsdcltrack_db},
+      {"--idmap-conf", &opts->idmap_conf},
+      {"--idmap-rpc-dir", &opts->idmap_rpc_dir},
+  };
+  for (const auto& [name, path] : paths) {
+    if (path->empty() || (*path)[0] == '/' || *path == kNone) continue;
+    if (cwd.empty())
+      return Status::Invalid(std::string(name) + " " + *path +
+                             " is a relative path and the current directory "
+                             "cannot be found: give an absolute path");
+    *path = (cwd == "/" ? cwd : cwd + "/") + *path;
+  }
+  return Status::Ok();
 }
 
 bool ParseSeconds(const std::string& text, int64_t* out) {

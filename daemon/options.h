@@ -82,6 +82,14 @@ struct Options {
 Status ParseOptions(int argc, char** argv, Options* out);
 const char* UsageText();
 
+// Makes the relative paths among the options (db, nfsdfs, cld_pipe,
+// ctl_socket, nfsdcld_db, nfsdcltrack_db, idmap_conf, idmap_rpc_dir; "none"
+// is left alone) absolute against `cwd`, the directory nfsd-helper was
+// started in: detached, it runs in "/", where a relative path would name
+// another file than the one meant. An empty `cwd` (it cannot be found) and
+// a relative path is kInvalid, naming the option.
+Status MakePathsAbsolute(const std::string& cwd, Options* opts);
+
 // A cache timeout: 1..31536000 decimal seconds.
 bool ParseSeconds(const std::string& text, int64_t* out);
 

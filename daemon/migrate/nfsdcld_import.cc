@@ -12,6 +12,7 @@
 #include <cstring>
 #include <set>
 
+#include "daemon/util/fs.h"
 #include "daemon/util/log.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -480,7 +481,7 @@ Status ScopeInUse(store::Store* store, const std::string& scope,
                                     ? SourceKind::kNfsdcltrack
                                     : SourceKind::kNfsdcld)) +
            " database " + Shown(imp->source) + " at " +
-           std::to_string(imp->imported_at);
+           IsoTime(imp->imported_at);
     return Status::Ok();
   }
   std::optional<store::ScopeRow> row;
@@ -488,7 +489,7 @@ Status ScopeInUse(store::Store* store, const std::string& scope,
   if (!s.ok()) return s;
   if (row && (row->boot_time || row->new_boot_time || row->old_boot_time ||
               row->max_instance > 0)) {
-    *why = "has had server instances (the latest " +
+    *why = "has had server instances (the latest has instance id " +
            std::to_string(row->max_instance) + ")";
     return Status::Ok();
   }

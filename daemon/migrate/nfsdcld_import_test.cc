@@ -453,6 +453,9 @@ TEST_CASE(
     Status s = WriteImport(st.get(), "default", src, 2000, false);
     CHECK(s.code() == Status::Code::kInvalid);
     CHECK_THAT(s.message(), Catch::Contains("already imported"));
+    // When, as a date (the import's time, 1000 seconds after the epoch).
+    CHECK_THAT(s.message(), Catch::Contains(" at 1970-01-01T00:16:40Z;"));
+    CHECK_THAT(s.message(), !Catch::Contains(" 1000"));
     REQUIRE(st->GetClient("default", kA, &a).ok());
     CHECK(a->first_seen == 1000);
     REQUIRE(st->GetImport("default", &imp).ok());
@@ -468,6 +471,9 @@ TEST_CASE(
     Status s = WriteImport(st.get(), "default", src, 1000, false);
     CHECK(s.code() == Status::Code::kInvalid);
     CHECK_THAT(s.message(), Catch::Contains("server instances"));
+    // The id is named as one, not left to be read as a time.
+    CHECK_THAT(s.message(), Catch::Contains("(the latest has instance id "
+                                            "1700000000)"));
     int64_t n = -1;
     REQUIRE(st->CountClients("default", &n).ok());
     CHECK(n == 0);

@@ -26,10 +26,10 @@ Status CheckRecord(const std::string& id, const std::string& princhash,
   if (!princhash.empty() && princhash.size() != 32)
     return Status::Invalid("a principal hash must be 32 bytes (or none), not " +
                            std::to_string(princhash.size()));
-  if (minor != 0 && minor != 1)
+  if (minor != 0 && minor != 1 && minor != -1)
     return Status::Invalid(
-        "minor must be 0 (NFSv4.0) or 1 (NFSv4.1 and "
-        "later), not " +
+        "minor must be 0 (NFSv4.0), 1 (NFSv4.1 and later) or -1 (not "
+        "known), not " +
         std::to_string(minor));
   return Status::Ok();
 }
@@ -39,11 +39,17 @@ std::string RefusalReason(const std::string& scope,
   if (recovery::PlanImport(StateOf(row)).verdict !=
       recovery::ImportVerdict::kRefused)
     return "";
-  // Refused means a boot_time is set and no grace period is open.
+  // Refused means a boot_time is set and no grace period is open. The
+  // instance id is not shown as a date: it may be later than the time its
+  // grace period ended (ids only grow, even when the clock steps back or
+  // instances start within one second), which would read as a contradiction.
   std::string when =
       row->grace_ended ? " at " + IsoTime(*row->grace_ended) : std::string();
-  return "the grace period of scope " + scope + " (instance " +
-         std::to_string(row->boot_time.value_or(0)) + ") ended" + when +
+  return "the grace period of scope " + scope + " (instance id " +
+         std::to_string(row->boot_time.value_or(0)) +
+         ", not a time: instance ids only order a scope's server instances)"
+         " ended" +
+         when +
          ": a client that held no state here since then may not reclaim, "
          "because conflicting state may have been granted. Import before "
          "the scope's first start, or while its grace period is open, and "

@@ -32,7 +32,8 @@
 namespace nfsdh::transfer {
 
 // Checks one record as it will be stored: an id of 1..1024 bytes, a
-// principal hash of 0 or 32 bytes, minor 0 or 1. Returns kInvalid with a
+// principal hash of 0 or 32 bytes, minor 0, 1 or -1 (not known: a record
+// that came from nfsdcld, daemon/store/FORMAT.md). Returns kInvalid with a
 // reason otherwise.
 Status CheckRecord(const std::string& id, const std::string& princhash,
                    int minor);

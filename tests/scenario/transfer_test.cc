@@ -232,8 +232,10 @@ TEST_CASE("take-over: import into a scope whose grace ended is refused",
     CHECK(r.out.empty());
     CHECK_THAT(r.err, Catch::StartsWith(
                           "helper-ctl: refusing to import into scope B: the "
-                          "grace period of scope B (instance " +
-                          std::to_string(*before->boot_time) + ") ended at "));
+                          "grace period of scope B (instance id " +
+                          std::to_string(*before->boot_time) +
+                          ", not a time: instance ids only order a scope's "
+                          "server instances) ended at "));
     CHECK_THAT(r.err, Catch::EndsWith("nothing imported\n"));
     CHECK(RecordedIds(w.b.db, "B") == std::set<std::string>{kE});
     auto after = ScopeOf(w.b.db, "B");
