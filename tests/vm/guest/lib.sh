@@ -123,6 +123,29 @@ tracker_start() {
 	setsid bash -c "exec $TRACKER_CMD" > >(uptime_stamp >>"$R/tracker.log") 2>&1 </dev/null &
 	TRACKER_PID=$!
 }
+# tracker_start_checked: tracker_start, then PASS tracker-started once it is
+# ready, or FAIL and finish.
+tracker_start_checked() {
+	tracker_start
+	if wait_for 10 tracker_has_watch; then
+		pass tracker-started "pid $TRACKER_PID watching $TRACKER_WATCH_DESC"
+	else
+		fail tracker-started "$(tail -5 "$R/tracker.log" | tr '\n' '|')"
+		finish
+	fi
+}
+# A partitioned client's network: namespace "part", veth vh (server side,
+# $PART_SRV) and vc (client side, $PART_CLI), exported to the client.
+PART_SRV=10.99.0.1
+PART_CLI=10.99.0.2
+part_netns_setup() {
+	ip netns add part &&
+		ip link add vh type veth peer name vc netns part &&
+		ip addr add "$PART_SRV/24" dev vh && ip link set vh up &&
+		ip -n part addr add "$PART_CLI/24" dev vc && ip -n part link set vc up &&
+		ip -n part link set lo up &&
+		exportfs -o rw,fsid=0,no_root_squash,no_subtree_check,insecure,sync "$PART_CLI:$EXPORT"
+}
 tracker_alive() { [ -n "${TRACKER_PID:-}" ] && kill -0 "$TRACKER_PID" 2>/dev/null; }
 # Ready = it watches the pipefs directory (inotify) or has the cld pipe open.
 # In nfsdfs mode both mean: it holds /proc/fs/nfsd/allow_client open.

@@ -26,13 +26,7 @@ scope_in_grace() { sqlite3 -readonly "$HELPER_DB" "select new_boot_time is not n
 
 nfsd_set_times "$NFSD_TIME" 60 || fail lease-grace-time "could not set lease $NFSD_TIME s, grace 60 s"
 check export "tmpfs $EXPORT exported to 127.0.0.1" export_tmpfs || finish
-tracker_start
-if wait_for 10 tracker_has_watch; then
-	pass tracker-started "pid $TRACKER_PID watching $TRACKER_WATCH_DESC"
-else
-	fail tracker-started "$(tail -5 "$R/tracker.log" | tr '\n' '|')"
-	finish
-fi
+tracker_start_checked
 mark start-1
 nfsd_start || { fail nfsd-start-1 "rpc.nfsd failed"; finish; }
 tracker_chosen_check start-1 start-1

@@ -21,28 +21,14 @@ here=$(dirname "$0")
 . "$here/../lib.sh"
 info "tracker ($TRACKER_MODE): $TRACKER_CMD"
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
-SRV=10.99.0.1
-CLI=10.99.0.2
+SRV=$PART_SRV
+CLI=$PART_CLI
 
 nfsd_set_times "$NFSD_TIME" || fail lease-grace-time "could not set $NFSD_TIME s"
 check export "tmpfs $EXPORT exported to 127.0.0.1" export_tmpfs || finish
-netns_setup() {
-	ip netns add part &&
-		ip link add vh type veth peer name vc netns part &&
-		ip addr add "$SRV/24" dev vh && ip link set vh up &&
-		ip -n part addr add "$CLI/24" dev vc && ip -n part link set vc up &&
-		ip -n part link set lo up &&
-		exportfs -o rw,fsid=0,no_root_squash,no_subtree_check,insecure,sync "$CLI:$EXPORT"
-}
-check netns "namespace part, $CLI behind veth to $SRV, exported" netns_setup || finish
+check netns "namespace part, $CLI behind veth to $SRV, exported" part_netns_setup || finish
 
-tracker_start
-if wait_for 10 tracker_has_watch; then
-	pass tracker-started "pid $TRACKER_PID watching $TRACKER_WATCH_DESC"
-else
-	fail tracker-started "$(tail -5 "$R/tracker.log" | tr '\n' '|')"
-	finish
-fi
+tracker_start_checked
 mark start-1
 nfsd_start || { fail nfsd-start-1 "rpc.nfsd failed"; finish; }
 tracker_chosen_check start-1 start-1
