@@ -34,6 +34,18 @@ if [ -n "$unit" ]; then
     fail=1
   fi
 fi
+dropin=$dest$prefix/lib/systemd/system/nfsdcld.service.d/nfsd-helper.conf
+if [ ! -f "$dropin" ]; then
+  echo "install_test.sh: no nfsdcld drop-in at $prefix/lib/systemd/system/nfsdcld.service.d" >&2
+  fail=1
+else
+  cond=$(grep '^ConditionPathExists=' "$dropin")
+  want="ConditionPathExists=!$prefix/sbin/nfsd-helper"
+  if [ "$cond" != "$want" ]; then
+    echo "install_test.sh: the nfsdcld drop-in says '$cond', want '$want'" >&2
+    fail=1
+  fi
+fi
 for f in sbin/nfsd-helper sbin/helper-ctl; do
   if [ ! -x "$dest$prefix/$f" ]; then
     echo "install_test.sh: $prefix/$f is not installed" >&2

@@ -154,6 +154,66 @@ void ApplyKey(const Conf& conf, const Key& key, const Assignment& last,
                             " (" + last.origin.ToString() + ")");
 }
 
+// The last assignment of `key` in section `section` (not a subsection).
+const Assignment* LastIn(const Conf& conf, std::string_view section,
+                         std::string_view key) {
+  const Assignment* last = nullptr;
+  for (const Assignment& a : conf.assignments()) {
+    if (!a.subsection && EqualsIgnoreCase(a.section, section) &&
+        EqualsIgnoreCase(a.key, key))
+      last = &a;
+  }
+  return last;
+}
+
+// Where nfs-utils' own settings move a default of ours: the cld pipe lives
+// in [general] pipefs-directory (Debian sets /run/rpc_pipefs), and
+// nfsdcld's database in [nfsdcld] storagedir. nfsdcld reads both; a helper
+// that replaces it must look where it looked. Keys of [nfsd-helper] and the
+// command line win over these.
+struct SharedDefault {
+  const char* section;
+  const char* key;
+  const char* suffix;  // appended to the directory
+  std::string Options::*text;
+  bool GivenOptions::*given;
+  const char* ours;  // the key of [nfsd-helper] it stands in for
+};
+
+const SharedDefault kSharedDefaults[] = {
+    {"general", "pipefs-directory", "/nfsd/cld", &Options::cld_pipe,
+     &GivenOptions::cld_pipe, "cld-pipe"},
+    {"nfsdcld", "storagedir", "/main.sqlite", &Options::nfsdcld_db,
+     &GivenOptions::nfsdcld_db, "nfsdcld-db"},
+};
+
+void ApplySharedDefaults(const Conf& conf, Options* opts,
+                         ConfigReport* report, const EnvFn& env) {
+  for (const SharedDefault& d : kSharedDefaults) {
+    if (opts->given.*d.given || opts->configured.*d.given) continue;
+    const Assignment* a = LastIn(conf, d.section, d.key);
+    if (a == nullptr || a->value.empty()) continue;  // nfs-utils ignores it
+    std::string where = a->origin.ToString() + ": [" + d.section + "] " +
+                        d.key + " " + Quoted(a->value);
+    std::string dir;
+    Status s = conf.Expand(*a, &dir, env);
+    if (!s.ok() || dir.empty()) {
+      // Not ours to refuse: nfsdcld would fail on it in its own way.
+      report->warnings.push_back(
+          where + ": " + (s.ok() ? std::string("empty") : s.message()) +
+          "; nfsd-helper keeps its default " + d.ours + " " +
+          Quoted(opts->*d.text));
+      continue;
+    }
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    opts->*d.text = dir + d.suffix;
+    report->applied.push_back(std::string(d.ours) + " = " +
+                              Quoted(opts->*d.text) + " (" +
+                              a->origin.ToString() + ": [" + d.section +
+                              "] " + d.key + ")");
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> KnownKeys() {
@@ -194,6 +254,7 @@ void ApplyHelperSection(const Conf& conf, Options* opts, ConfigReport* report,
     }
     if (last != nullptr) ApplyKey(conf, key, *last, env, opts, report);
   }
+  ApplySharedDefaults(conf, opts, report, env);
 }
 
 Status LoadHelperConfig(Options* opts, ConfigReport* report, const EnvFn& env) {

@@ -14,7 +14,11 @@
 // except in its own section, where such a line is an error, as is a value it
 // cannot use (an empty value, which nfs-utils would silently ignore, a bad
 // scope name or boolean, or a '$NAME' that names nothing). An unknown key in
-// [nfsd-helper] is a warning, and other sections are left to their daemons.
+// [nfsd-helper] is a warning, and other sections are left to their daemons,
+// except two settings of nfs-utils that move where nfsdcld looks, and so
+// where a helper in its place must look unless told otherwise: [general]
+// pipefs-directory (the cld pipe is DIR/nfsd/cld) and [nfsdcld] storagedir
+// (nfsdcld's database, imported at the first start, is DIR/main.sqlite).
 #ifndef DAEMON_CONFIG_HELPER_CONFIG_H_
 #define DAEMON_CONFIG_HELPER_CONFIG_H_
 

@@ -131,6 +131,61 @@ TEST_CASE(
   CHECK(o.scope == kDefaultScope);
 }
 
+TEST_CASE(
+    "nfs-utils' pipefs-directory and nfsdcld storagedir move the cld pipe "
+    "and nfsdcld's database, below our own keys",
+    "[config]") {
+  // Debian's /etc/nfs.conf: rpc_pipefs on /run/rpc_pipefs, where nfsdcld
+  // opens its pipe.
+  {
+    Options o;
+    ConfigReport r = Apply(
+        "[general]\n"
+        "pipefs-directory=/run/rpc_pipefs/\n"
+        "[nfsdcld]\n"
+        "storagedir = /srv/nfsdcld\n",
+        &o);
+    CHECK(r.errors.empty());
+    CHECK(r.warnings.empty());
+    CHECK(o.cld_pipe == "/run/rpc_pipefs/nfsd/cld");
+    CHECK(o.nfsdcld_db == "/srv/nfsdcld/main.sqlite");
+    CHECK(r.applied ==
+          Lines{"cld-pipe = '/run/rpc_pipefs/nfsd/cld' (/etc/nfs.conf:2: "
+                "[general] pipefs-directory)",
+                "nfsdcld-db = '/srv/nfsdcld/main.sqlite' (/etc/nfs.conf:4: "
+                "[nfsdcld] storagedir)"});
+  }
+  // [nfsd-helper] wins, wherever it is in the file.
+  {
+    Options o;
+    ConfigReport r = Apply(
+        "[nfsd-helper]\n"
+        "cld-pipe = /x/cld\n"
+        "[general]\n"
+        "pipefs-directory=/run/rpc_pipefs\n",
+        &o);
+    CHECK(o.cld_pipe == "/x/cld");
+    CHECK(o.nfsdcld_db == "/var/lib/nfs/nfsdcld/main.sqlite");
+  }
+  // And the command line wins over both.
+  {
+    Options o = ParseArgs({"--cld-pipe", "none"});
+    Apply("[general]\npipefs-directory=/run/rpc_pipefs\n", &o);
+    CHECK(o.cld_pipe == "none");
+  }
+  // A name nfs-utils cannot expand leaves the default, with a warning.
+  {
+    Options o;
+    ConfigReport r =
+        Apply("[general]\npipefs-directory=$NOWHERE\n", &o, FakeEnv());
+    CHECK(r.errors.empty());
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].find("[general] pipefs-directory") !=
+          std::string::npos);
+    CHECK(o.cld_pipe == kDefaultCldPipe);
+  }
+}
+
 TEST_CASE("$NAME values are expanded before they are checked", "[config]") {
   Options o;
   ConfigReport r = Apply(
