@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
@@ -184,6 +185,60 @@ TEST_CASE(
           std::string::npos);
     CHECK(o.cld_pipe == kDefaultCldPipe);
   }
+}
+
+TEST_CASE(
+    "conf/nfsd-helper.conf (the packaged nfs.conf.d file) names every key and "
+    "shows its default",
+    "[config]") {
+  std::ifstream f(std::string(NFSDH_SOURCE_DIR) + "/conf/nfsd-helper.conf");
+  REQUIRE(f.good());
+  // Uncommented, every "# key = value" line of the section must leave the
+  // options as they are by default, on Debian's nfs.conf.
+  std::string text = "[general]\npipefs-directory=/run/rpc_pipefs\n";
+  std::vector<std::string> keys;
+  std::string line;
+  bool in_section = false;
+  while (std::getline(f, line)) {
+    if (line == "[nfsd-helper]") {
+      in_section = true;
+      text += line + "\n";
+      continue;
+    }
+    if (!in_section || line.rfind("# ", 0) != 0) continue;
+    std::string rest = line.substr(2);
+    size_t eq = rest.find(" = ");
+    if (eq == std::string::npos || rest.find(' ') < eq) continue;
+    std::string key = rest.substr(0, eq);
+    keys.push_back(key);
+    if (key == "ha-callout") continue;  // an example; the default is none
+    text += rest + "\n";
+  }
+  std::vector<std::string> known = KnownKeys();
+  std::sort(keys.begin(), keys.end());
+  std::sort(known.begin(), known.end());
+  CHECK(keys == known);
+  Options defaults;
+  Apply("[general]\npipefs-directory=/run/rpc_pipefs\n", &defaults);
+  Options o;
+  ConfigReport r = Apply(text, &o);
+  INFO(text);
+  CHECK(r.errors.empty());
+  CHECK(r.warnings.empty());
+  CHECK(o.db == defaults.db);
+  CHECK(o.nfsdfs == defaults.nfsdfs);
+  CHECK(o.cld_pipe == defaults.cld_pipe);
+  CHECK(o.scope == defaults.scope);
+  CHECK(o.ctl_socket == defaults.ctl_socket);
+  CHECK(o.nfsdcld_db == defaults.nfsdcld_db);
+  CHECK(o.nfsdcltrack_db == defaults.nfsdcltrack_db);
+  CHECK(o.idmap == defaults.idmap);
+  CHECK(o.idmap_conf == defaults.idmap_conf);
+  CHECK(o.idmap_rpc_dir == defaults.idmap_rpc_dir);
+  CHECK(o.idmap_cache_timeout == "600");
+  CHECK(o.ha_callout_timeout == "10");
+  CHECK(o.debug == defaults.debug);
+  CHECK(o.foreground == defaults.foreground);
 }
 
 TEST_CASE("$NAME values are expanded before they are checked", "[config]") {
