@@ -46,6 +46,7 @@ int LoadCtlDefaults(const ParsedArgs& parsed, CtlDefaults* out,
   }
   out->db = opts.db;
   out->ctl_socket = opts.ctl_socket;
+  out->nfsdfs = opts.nfsdfs;
   return kExitOk;
 }
 

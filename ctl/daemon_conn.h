@@ -24,6 +24,7 @@ inline constexpr OptionSpec kConfigOption = {"--config", "FILE"};
 struct CtlDefaults {
   std::string db;
   std::string ctl_socket;
+  std::string nfsdfs;  // key nfsdfs, else /proc/fs/nfsd
 };
 // Fills *out from `parsed` and the configuration. A problem in the file is
 // reported on `err` as a warning and that key is not used; a --config FILE

@@ -9,6 +9,7 @@ const Verb* const kVerbs[] = {
     &kDumpVerb,
     &kEndGraceVerb,
     &kExportVerb,
+    &kExportNfsdcldVerb,
     &kHelpVerb,
     &kImportVerb,
     &kImportNfsdcldVerb,

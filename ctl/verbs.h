@@ -51,6 +51,7 @@ struct Verb {
 extern const Verb kDumpVerb;
 extern const Verb kEndGraceVerb;
 extern const Verb kExportVerb;
+extern const Verb kExportNfsdcldVerb;
 extern const Verb kHelpVerb;
 extern const Verb kImportVerb;
 extern const Verb kImportNfsdcldVerb;

@@ -15,6 +15,7 @@
 #include "daemon/callout/callout.h"
 #include "daemon/control/server.h"
 #include "daemon/migrate/nfsdcld_import.h"
+#include "daemon/store/pending_steps.h"
 #include "daemon/util/fs.h"
 #include "daemon/util/log.h"
 #include "daemon/util/netns.h"
@@ -441,8 +442,8 @@ void Daemon::CheckKernelGrace(bool at_once) {
   // The kernel's instance: the one in grace in the database, or one whose
   // start the database missed.
   bool unrecorded = !pending_.empty() && pending_.back().start;
-  if ((!st.in_grace() && !unrecorded) || GraceEndPending() ||
-      opts_.nfsdfs == kNone) {
+  std::optional<PendingOp> end = recovery::KernelGraceEnd(st, pending_);
+  if (!end || opts_.nfsdfs == kNone) {
     kernel_grace_ended_since_ = 0;
     return;
   }
@@ -478,12 +479,12 @@ void Daemon::CheckKernelGrace(bool at_once) {
               row_.name.c_str(), path.c_str(),
               unrecorded ? "the instance whose start it missed"
                          : DescribeInstance(st.new_boot_time).c_str());
-  AddPending(PendingOp{false, unrecorded ? std::nullopt : st.new_boot_time});
+  AddPending(*end);
   grace_retry_at_ = 0;
 }
 
 std::string Daemon::GraceMarkerPath() const {
-  return opts_.db + ".grace-end." + opts_.scope;
+  return store::PendingStepsPath(opts_.db, opts_.scope);
 }
 
 bool Daemon::GraceEndPending() const {
@@ -504,13 +505,8 @@ void Daemon::SavePending() {
   if (pending_.empty()) {
     s = RemoveDurably(GraceMarkerPath());
   } else {
-    std::string text;
-    for (const PendingOp& op : pending_) {
-      text += op.start ? "start\n"
-              : op.instance ? "end " + std::to_string(*op.instance) + "\n"
-                            : "end\n";
-    }
-    s = WriteFileDurably(GraceMarkerPath(), text);
+    s = WriteFileDurably(GraceMarkerPath(),
+                         store::FormatPendingSteps(pending_));
   }
   if (!s.ok()) {
     LOG_ERROR("scope %s: cannot keep what nfsd did and the database missed "
@@ -572,42 +568,9 @@ bool Daemon::Settle(Batch& batch) {
 }
 
 Status Daemon::LoadGraceMarker() {
-  std::string text;
-  Status s = ReadSmallFile(GraceMarkerPath(), 64 * 1024, &text);
-  if (s.code() == Status::Code::kNotFound) return Status::Ok();
-  if (!s.ok()) return s;
   std::vector<PendingOp> ops;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string line =
-        text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-    if (line == "start") {
-      ops.push_back({true, std::nullopt});
-    } else if (line == "end") {
-      ops.push_back({false, std::nullopt});
-    } else if (line.rfind("end ", 0) == 0) {
-      const std::string digits = line.substr(4);
-      char* end = nullptr;
-      errno = 0;
-      long long instance = strtoll(digits.c_str(), &end, 10);
-      if (digits.empty() || digits[0] < '1' || digits[0] > '9' ||
-          errno != 0 || *end != '\0') {
-        ops.clear();
-        break;
-      }
-      ops.push_back({false, static_cast<int64_t>(instance)});
-    } else {
-      ops.clear();
-      break;
-    }
-  }
-  if (ops.empty()) {
-    return Status::Invalid(GraceMarkerPath() +
-                           ": not understood; remove it only if you know "
-                           "what nfsd did since the database's last record");
-  }
+  Status s = store::ReadPendingSteps(GraceMarkerPath(), &ops);
+  if (!s.ok() || ops.empty()) return s;
   pending_ = ops;
   LOG_WARNING("scope %s: the previous nfsd-helper could not record what "
               "nfsd did (%s: %zu step(s)); recording it before anything "

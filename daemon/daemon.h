@@ -21,6 +21,7 @@
 #include "daemon/control/host.h"
 #include "daemon/idmap/idmap_service.h"
 #include "daemon/options.h"
+#include "daemon/recovery/engine.h"
 #include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
 
@@ -142,10 +143,7 @@ class Daemon : public control::Host {
   // (Settle); they are kept in a file beside the database
   // (<db>.grace-end.<scope>, daemon/store/FORMAT.md), since the database
   // may be what fails and a helper killed meanwhile must not forget them.
-  struct PendingOp {
-    bool start;
-    std::optional<int64_t> instance;  // of an end; none: the start's
-  };
+  using PendingOp = recovery::PendingStep;  // daemon/store/pending_steps.h
   std::string GraceMarkerPath() const;
   bool GraceEndPending() const;
   void AddPending(const PendingOp& op);

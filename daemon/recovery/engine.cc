@@ -53,6 +53,47 @@ ImportPlan PlanImport(const ScopeState& s) {
   return p;
 }
 
+std::optional<PendingStep> KernelGraceEnd(
+    const ScopeState& s, const std::vector<PendingStep>& pending) {
+  const bool unrecorded_start = !pending.empty() && pending.back().start;
+  const bool end_pending = !pending.empty() && !pending.back().start;
+  if ((!s.in_grace() && !unrecorded_start) || end_pending) return std::nullopt;
+  PendingStep end;
+  if (!unrecorded_start) end.instance = s.new_boot_time;
+  return end;
+}
+
+NextStartPlan PlanNextStart(const ScopeState& s,
+                            const std::vector<PendingStep>& pending) {
+  NextStartPlan out;
+  auto purge = [&out](std::optional<int64_t> older_than) {
+    if (older_than && (!out.keep_from || *older_than > *out.keep_from))
+      out.keep_from = older_than;
+  };
+  ScopeState st = s;
+  std::optional<int64_t> started;
+  for (const PendingStep& step : pending) {
+    if (step.start) {
+      // `now` 0: the instance is max_instance + 1; a later clock only makes
+      // it larger, and no record is stamped with either.
+      StartPlan p = PlanStart(st, 0);
+      purge(p.purge_older_than);
+      st = p.next;
+      started = p.instance;
+      continue;
+    }
+    std::optional<int64_t> target = step.instance ? step.instance : started;
+    if (!target) continue;
+    GraceDonePlan g = PlanGraceDone(st, *target);
+    if (g.verdict != Verdict::kApply) continue;
+    purge(g.purge_older_than);
+    st = g.next;
+  }
+  out.after_pending = st;
+  purge(PlanStart(st, 0).purge_older_than);
+  return out;
+}
+
 Model::StartResult Model::Start(int64_t now) {
   StartPlan p = PlanStart(state_, now);
   if (p.purge_older_than) PurgeOlderThan(*p.purge_older_than);

@@ -97,6 +97,44 @@ struct ImportPlan {
 };
 ImportPlan PlanImport(const ScopeState& s);
 
+// What nfsd did on the stock kernel's cld pipe that the database could not
+// record yet (daemon/store/FORMAT.md, `<db>.grace-end.<scope>`): a server
+// start whose GraceStart was not recorded, or the end of a grace period, of
+// `instance` or, when it is unset, of the instance of the start before it.
+// The daemon applies them, in order, before anything else.
+struct PendingStep {
+  bool start = false;
+  std::optional<int64_t> instance;  // of an end; unset: the start's
+  bool operator==(const PendingStep& o) const {
+    return start == o.start && instance == o.instance;
+  }
+};
+
+// The grace end to add to `pending` when nfsd says (v4_end_grace) that it has
+// ended the grace period of its running (or last) instance: the instance in
+// grace in the database, or the one whose start the database missed (an
+// end without instance). Unset when what nfsd says decides nothing: no
+// instance is in grace, or an end is pending already.
+std::optional<PendingStep> KernelGraceEnd(
+    const ScopeState& s, const std::vector<PendingStep>& pending);
+
+// Which records the next server start of a scope allows, decided on the
+// database alone (helper-ctl export-nfsdcld hands them to nfsdcld): the
+// steps of `pending` applied as the daemon applies them (a start by
+// PlanStart; an end by PlanGraceDone when its instance is the one in grace,
+// else it is no longer pending and changes nothing), then PlanStart. Each
+// step only ever purges the records stamped older than some instance, so the
+// records allowed are exactly those stamped >= `keep_from` (unset: all).
+// A start the database missed is given an instance above max_instance, as
+// the daemon's would be: no record is stamped with it, and its grace end
+// purges every record.
+struct NextStartPlan {
+  std::optional<int64_t> keep_from;
+  ScopeState after_pending;  // the scope once `pending` is applied
+};
+NextStartPlan PlanNextStart(const ScopeState& s,
+                            const std::vector<PendingStep>& pending);
+
 // An in-memory scope that applies the plans exactly as the store does. It is
 // the reference the unit tests drive through the RFC scenarios and the oracle
 // against which black-box tests check the real daemon.

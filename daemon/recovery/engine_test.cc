@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 #include <random>
+#include <set>
+#include <vector>
 
 namespace nfsdh::recovery {
 namespace {
@@ -414,6 +416,145 @@ TEST_CASE("import leaves an existing record as it is", "[recovery][import]") {
   REQUIRE(m.Import("A", "other") == ImportVerdict::kInGrace);
   CHECK(m.records().at("A").instance == 2000);
   CHECK(m.records().at("A").princhash.empty());
+}
+
+// --- the next start decided on the database alone (export-nfsdcld) ---
+
+// What the daemon's next start would allow: `pending` applied to a copy of
+// the model as the daemon applies them (Daemon::Settle), then a start.
+std::set<std::string> AllowedAfter(Model m,
+                                   const std::vector<PendingStep>& pending,
+                                   int64_t now) {
+  std::optional<int64_t> started;
+  for (const PendingStep& p : pending) {
+    if (p.start) {
+      started = m.Start(now++).instance;
+      continue;
+    }
+    std::optional<int64_t> target = p.instance ? p.instance : started;
+    if (target && m.state().new_boot_time == target) m.GraceDone(*target);
+  }
+  std::set<std::string> out;
+  for (const auto& [id, hash] : m.Start(now).allowed) out.insert(id);
+  return out;
+}
+
+std::set<std::string> Kept(const Model& m, const NextStartPlan& plan) {
+  std::set<std::string> out;
+  for (const auto& [id, rec] : m.records())
+    if (!plan.keep_from || rec.instance >= *plan.keep_from) out.insert(id);
+  return out;
+}
+
+TEST_CASE("next start: in grace, a restart keeps what the grace kept",
+          "[recovery][handback]") {
+  Model m;
+  Server srv(&m);
+  srv.Boot(1000);
+  srv.GetState("A");
+  srv.GetState("B");
+  srv.EndGrace();
+  srv.Boot(2000);
+  REQUIRE(srv.Reclaim("A"));
+  srv.GetState("N");  // new during grace
+  NextStartPlan plan = PlanNextStart(m.state(), {});
+  CHECK(plan.keep_from == 1000);
+  CHECK(Kept(m, plan) == std::set<std::string>{"A", "B", "N"});
+  // Its grace end, pending: only what the instance in grace stamped.
+  plan = PlanNextStart(m.state(), {PendingStep{false, 2000}});
+  CHECK(plan.keep_from == 2000);
+  CHECK(Kept(m, plan) == std::set<std::string>{"A", "N"});
+  CHECK_FALSE(plan.after_pending.in_grace());
+  // An end of another instance is no longer pending.
+  plan = PlanNextStart(m.state(), {PendingStep{false, 1000}});
+  CHECK(plan.keep_from == 1000);
+  // A start the database missed, and its end: nobody.
+  plan =
+      PlanNextStart(m.state(), {PendingStep{true, {}}, PendingStep{false, {}}});
+  CHECK(Kept(m, plan).empty());
+  // A start the database missed, still in grace: a restart in grace.
+  plan = PlanNextStart(m.state(), {PendingStep{true, {}}});
+  CHECK(Kept(m, plan) == std::set<std::string>{"A", "B", "N"});
+}
+
+TEST_CASE("next start: a scope that never started allows every record",
+          "[recovery][handback]") {
+  Model m;
+  REQUIRE(m.Import("A") == ImportVerdict::kFresh);
+  NextStartPlan plan = PlanNextStart(m.state(), {});
+  CHECK_FALSE(plan.keep_from);
+  CHECK(Kept(m, plan) == std::set<std::string>{"A"});
+}
+
+TEST_CASE("next start: the plan agrees with the model on random histories",
+          "[recovery][handback]") {
+  std::mt19937_64 rng(7);
+  const std::vector<std::string> ids = {"A", "B", "C", "D"};
+  for (int round = 0; round < 3000; ++round) {
+    Model m;
+    Server srv(&m);
+    int64_t now = 1000;
+    bool booted = false;
+    int steps = static_cast<int>(rng() % 12);
+    for (int i = 0; i < steps; ++i) {
+      const std::string& id = ids[rng() % ids.size()];
+      switch (rng() % 5) {
+        case 0:
+          srv.Boot(now += 10);
+          booted = true;
+          break;
+        case 1:
+          if (booted) srv.GetState(id);
+          break;
+        case 2:
+          if (booted) srv.Expire(id);
+          break;
+        case 3:
+          if (booted && m.state().in_grace()) srv.EndGrace();
+          break;
+        case 4:
+          if (booted) srv.Reclaim(id);
+          break;
+      }
+    }
+    std::vector<PendingStep> pending;
+    int n = static_cast<int>(rng() % 4);
+    for (int i = 0; i < n; ++i) {
+      switch (rng() % 4) {
+        case 0:
+          pending.push_back({true, {}});
+          break;
+        case 1:
+          pending.push_back({false, {}});
+          break;
+        case 2:
+          pending.push_back({false, m.state().new_boot_time});
+          break;
+        case 3:
+          pending.push_back({false, m.state().boot_time});
+          break;
+      }
+    }
+    NextStartPlan plan = PlanNextStart(m.state(), pending);
+    INFO("round " << round);
+    CHECK(Kept(m, plan) == AllowedAfter(m, pending, now + 10));
+  }
+}
+
+TEST_CASE("kernel grace end: only while an instance is in grace",
+          "[recovery][handback]") {
+  ScopeState s;
+  CHECK_FALSE(KernelGraceEnd(s, {}));
+  s.boot_time = 1000;
+  s.max_instance = 1000;
+  CHECK_FALSE(KernelGraceEnd(s, {}));  // grace over: nothing to say
+  // A start the database missed: the end of that instance.
+  CHECK(KernelGraceEnd(s, {{true, {}}}) == PendingStep{false, {}});
+  s.new_boot_time = 2000;
+  CHECK(KernelGraceEnd(s, {}) == PendingStep{false, 2000});
+  // An end already pending decides it.
+  CHECK_FALSE(KernelGraceEnd(s, {{false, 2000}}));
+  CHECK_FALSE(KernelGraceEnd(s, {{true, {}}, {false, {}}}));
 }
 
 }  // namespace

@@ -137,6 +137,8 @@ bool CldTracker::Start(std::string* error) {
             config_.pipefs_dir + "/nfsd/cld",
             "--ctl-socket",
             ready_file};
+    argv.insert(argv.end(), config_.extra_args.begin(),
+                config_.extra_args.end());
   }
   proc_ = std::make_unique<Process>();
   ProcessOptions po;

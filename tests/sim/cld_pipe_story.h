@@ -64,6 +64,8 @@ struct CldTrackerConfig {
   // nfsd-helper: its --nfsdfs (a directory that may hold a v4_end_grace
   // file standing for nfsd's).
   std::string nfsdfs_dir = "none";
+  // nfsd-helper: more options for its command line ("--nfsdcld-db", PATH).
+  std::vector<std::string> extra_args;
   std::function<void(std::string_view)> on_log_line;
   std::chrono::milliseconds timeout{10000};  // for starting and stopping
 };

@@ -1,0 +1,227 @@
+// helper-ctl export-nfsdcld: hands a scope's clients back to nfsdcld
+// (daemon/migrate/nfsdcld_export.h), the reverse of import-nfsdcld: when
+// nfsd-helper is removed, nfsdcld's database is written so that nfsdcld,
+// started on it, lets exactly the clients reclaim that nfsd-helper's next
+// start would.
+//
+// It reads nfsd-helper's database directly, read-only, while no nfsd-helper
+// serves the scope: it holds the scope's lock file for the whole run (as a
+// helper would), so that no helper changes the records or starts meanwhile.
+// nfsdcld must be stopped too (it holds no lock; a process that has the
+// target open is a refusal).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "ctl/args.h"
+#include "ctl/daemon_conn.h"
+#include "ctl/dispatch.h"
+#include "ctl/format.h"
+#include "ctl/json_util.h"
+#include "ctl/verbs.h"
+#include "daemon/config/conf.h"
+#include "daemon/migrate/nfsdcld_export.h"
+#include "daemon/migrate/nfsdcld_import.h"
+#include "daemon/options.h"
+#include "daemon/store/scope_lock.h"
+#include "daemon/store/store.h"
+#include "nfsdfs-proto/qword.h"
+
+namespace nfsdh::ctl {
+namespace {
+
+std::string Shown(const std::string& s) { return nfsdfs::EscapeForLog(s); }
+
+// Where nfsdcld keeps its database: [nfsdcld] storagedir of the nfs.conf
+// file nfsdcld reads (as it expands it), else its default.
+std::string NfsdcldDbFromConfig(const std::string& config) {
+  config::Conf conf;
+  if (!config::LoadConf(config, false, &conf).ok())
+    return migrate::kDefaultNfsdcldDb;
+  const config::Assignment* a = conf.Find("nfsdcld", "storagedir");
+  std::string dir;
+  if (!a || !conf.Expand(*a, &dir).ok() || dir.empty())
+    return migrate::kDefaultNfsdcldDb;
+  return dir + "/main.sqlite";
+}
+
+std::string PendingText(const recovery::PendingStep& p) {
+  return p.start      ? "start"
+         : p.instance ? "end " + std::to_string(*p.instance)
+                      : "end";
+}
+
+void Text(const migrate::Handback& h, const migrate::NfsdcldWrite& w,
+          const std::string& db, const std::string& target, std::ostream& out) {
+  out << "handed back " << h.clients.size() << " client(s) of scope "
+      << Shown(h.scope) << " from " << Shown(db) << " to " << Shown(target)
+      << "\n";
+  out << "  selected          " << h.allowed_from << "\n";
+  out << "  left out          " << h.left_out
+      << " record(s) the next start would purge\n";
+  out << "  nfsdcld database  schema 4, current epoch " << w.current_epoch
+      << ", recovery epoch 0 (not in grace)\n";
+  out << "  replaced          "
+      << (w.replaced.empty() ? std::string("nothing (a new file)") : w.replaced)
+      << "\n";
+  if (!h.clients.empty()) {
+    out << "\n  PRINCHASH" << std::string(64 - 9, ' ') << "  ID\n";
+    for (const migrate::HandbackClient& c : h.clients) {
+      std::string hash = PrinchashCell(c.princhash);
+      out << "  " << hash << std::string(64 - hash.size(), ' ') << "  "
+          << IdCell(c.id) << "\n";
+    }
+  }
+  out << "\nnfsdcld offers them to nfsd at its next grace start (the next "
+         "start of nfsd).\n";
+}
+
+Json AsJson(const migrate::Handback& h, const migrate::NfsdcldWrite& w,
+            const std::string& db, const std::string& target) {
+  Json j;
+  j["database"] = db;
+  j["scope"] = h.scope;
+  j["nfsdcld_db"] = target;
+  j["schema_version"] = 4;
+  j["current_epoch"] = w.current_epoch;
+  j["recovery_epoch"] = 0;
+  j["replaced"] = w.replaced.empty() ? Json() : Json(w.replaced);
+  j["replaced_foreign"] = w.replaced_foreign;
+  j["keep_from"] = OptInt(h.plan.keep_from);
+  j["in_grace"] = h.state.in_grace();
+  Json pending = Json::array();
+  for (const recovery::PendingStep& p : h.pending)
+    pending.push_back(PendingText(p));
+  j["pending_steps"] = std::move(pending);
+  j["kernel_ended_grace"] = h.kernel_ended_grace;
+  j["allowed_from"] = h.allowed_from;
+  j["left_out"] = h.left_out;
+  Json clients = Json::array();
+  for (const migrate::HandbackClient& c : h.clients) {
+    Json e;
+    e["id"] = IdCell(c.id);
+    e["princhash"] =
+        c.princhash.empty() ? Json() : Json(PrinchashCell(c.princhash));
+    clients.push_back(std::move(e));
+  }
+  j["clients"] = std::move(clients);
+  return j;
+}
+
+int RunExportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
+                     std::ostream& err) {
+  ParsedArgs parsed;
+  std::string error;
+  if (!ParseArgs(args,
+                 {{"--db", "PATH"},
+                  {"--scope", "NAME"},
+                  kConfigOption,
+                  {"--nfsdcld-db", "PATH"},
+                  {"--nfsdfs", "PATH"},
+                  {"--force", nullptr},
+                  {"--json", nullptr}},
+                 &parsed, &error))
+    return UsageError(kExportNfsdcldVerb, error, err);
+  if (!parsed.operands.empty())
+    return UsageError(kExportNfsdcldVerb,
+                      "unexpected argument '" + parsed.operands[0] + "'", err);
+  const std::string scope =
+      parsed.has("--scope") ? parsed.values["--scope"] : kDefaultScope;
+  if (!ValidScopeName(scope))
+    return UsageError(kExportNfsdcldVerb,
+                      "--scope '" + Shown(scope) +
+                          "': use 1-64 characters of A-Z a-z 0-9 . _ -",
+                      err);
+  CtlDefaults defaults;
+  int rc = LoadCtlDefaults(parsed, &defaults, err);
+  if (rc != kExitOk) return rc;
+  const std::string& db = defaults.db;
+  const std::string nfsdfs =
+      parsed.has("--nfsdfs") ? parsed.values["--nfsdfs"] : defaults.nfsdfs;
+  const std::string target =
+      parsed.has("--nfsdcld-db")
+          ? parsed.values["--nfsdcld-db"]
+          : NfsdcldDbFromConfig(parsed.has(kConfigOption.name)
+                                    ? parsed.values[kConfigOption.name]
+                                    : std::string(kDefaultConfig));
+  if (target == migrate::kNone)
+    return UsageError(kExportNfsdcldVerb,
+                      "--nfsdcld-db must name the file nfsdcld reads", err);
+
+  std::unique_ptr<store::Store> st;
+  Status s = store::Store::Open(db, store::Store::Mode::kReadOnly, &st);
+  if (!s.ok()) {
+    err << kProgram << ": cannot read the database " << Shown(db) << ": "
+        << s.ToString() << "; nothing written\n";
+    return kExitError;
+  }
+  // No helper may serve the scope meanwhile, nor start.
+  std::unique_ptr<store::ScopeLock> lock;
+  s = store::ScopeLock::Acquire(db, scope, geteuid(), &lock);
+  if (!s.ok()) {
+    std::string why = s.message();
+    size_t cut = why.find("; only one helper may serve");
+    if (cut != std::string::npos) why.resize(cut);
+    err << kProgram << ": " << why << "\n"
+        << kProgram << ": stop nfsd-helper (systemctl stop nfsd-helper) "
+        << "before handing its clients back; nothing written\n";
+    return kExitError;
+  }
+
+  migrate::Handback h;
+  s = migrate::SelectHandback(st.get(), db, scope, nfsdfs, &h);
+  migrate::NfsdcldWrite w;
+  if (s.ok())
+    s = migrate::WriteNfsdcld(target, h.clients, parsed.has("--force"), &w);
+  if (!s.ok()) {
+    err << kProgram << ": " << s.message() << "\n";
+    return kExitError;
+  }
+  try {
+    if (parsed.has("--json")) {
+      out << DumpJson(AsJson(h, w, db, target), 2) << "\n";
+    } else {
+      Text(h, w, db, target, out);
+    }
+  } catch (const std::exception& e) {
+    err << kProgram << ": cannot format the output: " << e.what() << "\n";
+    return kExitError;
+  }
+  return FinishOutput(out, err, " (the nfsdcld database was written)");
+}
+
+}  // namespace
+
+const Verb kExportNfsdcldVerb = {
+    "export-nfsdcld",
+    "hand a scope's clients back to nfsdcld: write its database",
+    "[--db PATH] [--scope NAME] [--config FILE] [--nfsdcld-db PATH] "
+    "[--nfsdfs PATH|none] [--force] [--json]",
+    "  --db PATH          nfsd-helper's database (default: db of\n"
+    "                     [nfsd-helper] in nfs.conf, else\n"
+    "                     /var/lib/nfs/nfsd-helper/state.sqlite)\n"
+    "  --scope NAME       the scope to hand back (default \"default\")\n"
+    "  --config FILE      nfs.conf file for the defaults (default\n"
+    "                     /etc/nfs.conf)\n"
+    "  --nfsdcld-db PATH  the nfsdcld database to write (default:\n"
+    "                     storagedir of [nfsdcld] in nfs.conf +\n"
+    "                     /main.sqlite, else "
+    "/var/lib/nfs/nfsdcld/main.sqlite)\n"
+    "  --nfsdfs PATH|none nfsd's filesystem, asked whether a grace period\n"
+    "                     the database has open has ended (default: nfsdfs\n"
+    "                     of [nfsd-helper], else /proc/fs/nfsd); none: nfsd\n"
+    "                     is known to be stopped\n"
+    "  --force            replace a file that is not an nfsdcld database,\n"
+    "                     and a journal of the old one\n"
+    "  --json             describe what was written as JSON\n"
+    "\n"
+    "Writes exactly the clients nfsd-helper's next server start of the\n"
+    "scope would allow, so that nfsdcld offers them at its next grace start.\n"
+    "The file is replaced atomically (mode 0600). nfsd-helper (the scope)\n"
+    "and nfsdcld must be stopped; nfsd must not be in a grace period the\n"
+    "database has open.\n",
+    RunExportNfsdcld,
+};
+
+}  // namespace nfsdh::ctl
