@@ -123,6 +123,44 @@ TEST_CASE("export-nfsdcld: writes the scope's clients, and says so", "[ctl]") {
 }
 
 TEST_CASE(
+    "export-nfsdcld --retire moves nfsd-helper's database aside after the "
+    "write, so that a later start imports nfsdcld's records",
+    "[ctl]") {
+  Env e;
+  e.MakeScope();
+  const std::string pending = e.db + ".grace-end.default";
+  std::ofstream(pending) << "end\n";  // a pending-steps file
+  auto r = e.Export({"--retire", "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == kExitOk);
+  auto j = nlohmann::json::parse(r.out);
+  const std::string aside = j["retired"].get<std::string>();
+  CHECK_THAT(aside, Catch::StartsWith(e.db + ".handed-back-"));
+  CHECK_FALSE(Exists(e.db));
+  CHECK_FALSE(Exists(pending));
+  CHECK(Exists(aside));
+  CHECK(Exists(aside + ".grace-end.default"));
+  CHECK(ReadBack(e.target).size() == 3);
+  // The file set aside is the database, intact.
+  std::unique_ptr<store::Store> st;
+  REQUIRE(store::Store::Open(aside, store::Store::Mode::kReadOnly, &st).ok());
+  // Without --retire the database stays where it is.
+  Env f;
+  f.MakeScope();
+  r = f.Export();
+  REQUIRE(r.code == kExitOk);
+  CHECK(Exists(f.db));
+  CHECK_THAT(r.out, !Catch::Contains("moved to"));
+  // Nothing is moved when nothing could be written.
+  Env g;
+  g.MakeScope();
+  REQUIRE(system(("mkdir -p '" + g.target + "'").c_str()) == 0);  // refused
+  r = g.Export({"--retire"});
+  CHECK(r.code == kExitError);
+  CHECK(Exists(g.db));
+}
+
+TEST_CASE(
     "export-nfsdcld: nfsdcld's storagedir in nfs.conf is the default "
     "target",
     "[ctl]") {

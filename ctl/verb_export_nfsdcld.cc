@@ -9,9 +9,12 @@
 // helper would), so that no helper changes the records or starts meanwhile.
 // nfsdcld must be stopped too (it holds no lock; a process that has the
 // target open is a refusal).
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <ctime>
 #include <memory>
 
 #include "ctl/args.h"
@@ -26,6 +29,7 @@
 #include "daemon/options.h"
 #include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
+#include "daemon/util/fs.h"
 #include "nfsdfs-proto/qword.h"
 
 namespace nfsdh::ctl {
@@ -109,6 +113,34 @@ Json AsJson(const migrate::Handback& h, const migrate::NfsdcldWrite& w,
   return j;
 }
 
+// --retire: once nfsdcld's database is durable, nfsd-helper's own database
+// (and its WAL files and pending-steps files) is renamed to
+// DB.handed-back-<time>, so that nfsd-helper, if it is installed again,
+// starts from an empty database and imports nfsdcld's records then, newer
+// than its own. The file is kept for inspection, never deleted.
+Status RetireDatabase(const std::string& db, std::string* aside) {
+  *aside = db + ".handed-back-" + IsoTime(time(nullptr));
+  std::vector<std::string> suffixes = {"", "-wal", "-shm", "-journal"};
+  const std::string dir = DirName(db);
+  const std::string base = db.substr(db.rfind('/') + 1);
+  const std::string pending = base + ".grace-end.";
+  if (DIR* d = opendir(dir.c_str())) {
+    while (struct dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.compare(0, pending.size(), pending) == 0)
+        suffixes.push_back(name.substr(base.size()));
+    }
+    closedir(d);
+  }
+  for (const std::string& suffix : suffixes) {
+    std::string from = db + suffix, to = *aside + suffix;
+    if (rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT)
+      return Status::FromErrno("cannot move " + from + " aside to " + to,
+                               errno);
+  }
+  return SyncDir(dir);
+}
+
 int RunExportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
                      std::ostream& err) {
   ParsedArgs parsed;
@@ -120,6 +152,7 @@ int RunExportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
                   {"--nfsdcld-db", "PATH"},
                   {"--nfsdfs", "PATH"},
                   {"--force", nullptr},
+                  {"--retire", nullptr},
                   {"--json", nullptr}},
                  &parsed, &error))
     return UsageError(kExportNfsdcldVerb, error, err);
@@ -178,11 +211,26 @@ int RunExportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
     err << kProgram << ": " << s.message() << "\n";
     return kExitError;
   }
+  std::string retired;
+  if (parsed.has("--retire")) {
+    st.reset();
+    s = RetireDatabase(db, &retired);
+    if (!s.ok()) {
+      err << kProgram << ": the nfsdcld database " << Shown(target)
+          << " was written, but " << s.message() << "\n";
+      return kExitError;
+    }
+  }
   try {
     if (parsed.has("--json")) {
-      out << DumpJson(AsJson(h, w, db, target), 2) << "\n";
+      Json j = AsJson(h, w, db, target);
+      j["retired"] = retired.empty() ? Json() : Json(retired);
+      out << DumpJson(j, 2) << "\n";
     } else {
       Text(h, w, db, target, out);
+      if (!retired.empty())
+        out << "nfsd-helper's database was moved to " << Shown(retired)
+            << "\n";
     }
   } catch (const std::exception& e) {
     err << kProgram << ": cannot format the output: " << e.what() << "\n";
@@ -197,7 +245,7 @@ const Verb kExportNfsdcldVerb = {
     "export-nfsdcld",
     "hand a scope's clients back to nfsdcld: write its database",
     "[--db PATH] [--scope NAME] [--config FILE] [--nfsdcld-db PATH] "
-    "[--nfsdfs PATH|none] [--force] [--json]",
+    "[--nfsdfs PATH|none] [--force] [--retire] [--json]",
     "  --db PATH          nfsd-helper's database (default: db of\n"
     "                     [nfsd-helper] in nfs.conf, else\n"
     "                     /var/lib/nfs/nfsd-helper/state.sqlite)\n"
@@ -214,6 +262,9 @@ const Verb kExportNfsdcldVerb = {
     "                     is known to be stopped\n"
     "  --force            replace a file that is not an nfsdcld database,\n"
     "                     and a journal of the old one\n"
+    "  --retire           then move nfsd-helper's database aside\n"
+    "                     (DB.handed-back-TIME), so that a later start\n"
+    "                     imports nfsdcld's records afresh\n"
     "  --json             describe what was written as JSON\n"
     "\n"
     "Writes exactly the clients nfsd-helper's next server start of the\n"
