@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
-# Installs every Debian package nfsd-helper needs to build, run and test.
-# Idempotent; run as root on Debian 12.
+# Installs the Debian packages nfsd-helper needs. Idempotent; run as root on
+# Debian 12.
+#
+#   install-deps.sh          everything: build, run and every test
+#                            (scripts/test.sh, CI)
+#   install-deps.sh --demo   only what scripts/demo.sh needs: a compiler and
+#                            the libraries of the daemon, helper-ctl and the
+#                            simulated kernel (FUSE)
 set -euo pipefail
 
-packages=(
+# scripts/demo.sh: builds nfsd-helper, helper-ctl and tests/sim/nfsd-sim
+# (cmake -DBUILD_TESTING=OFF -DNFSDH_SIMULATOR=ON) and runs the simulator.
+demo=(
   build-essential cmake pkg-config
-  libevent-dev libsqlite3-dev sqlite3
+  libevent-dev libsqlite3-dev
   libnfsidmap-dev
-  libfuse3-dev fuse3
-  catch2 nlohmann-json3-dev
-  libsystemd-dev systemd
+  libsystemd-dev
   libtirpc-dev rpcsvc-proto
   libcap-ng-dev
+  nlohmann-json3-dev
+  libfuse3-dev fuse3
+)
+# Everything else is for the tests (scripts/test.sh).
+tests=(
+  catch2
+  # The QEMU tests read the databases (tests/vm/guest/).
+  sqlite3
+  # systemd-analyze verify (systemd/verify.sh).
+  systemd
+  # Debian's nfsdcld: the reference tracker of the cld tests
+  # (tests/sim/cld_pipe_story.h) and of the QEMU tests.
   nfs-kernel-server
+  # The man pages render without a warning (man/check.sh).
   man-db groff-base
   # scripts/vm-test.sh: Debian's own kernel under QEMU (tests/vm/README.md);
   # scripts/build-kmod.sh: the patched nfsd.ko of kernel-patches/, built
@@ -26,6 +45,15 @@ packages=(
   # scripts/bench.sh: perf counts the trackers' fsync calls (tests/bench/).
   linux-perf
 )
+
+case "${1:-}" in
+  "") packages=("${demo[@]}" "${tests[@]}") ;;
+  --demo) packages=("${demo[@]}") ;;
+  *)
+    echo "usage: install-deps.sh [--demo]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -32,7 +32,7 @@ san+=" -Wno-maybe-uninitialized"
 # so asserts are live. SANITIZE_OPT="-O1 -g" to choose otherwise.
 opt=${SANITIZE_OPT:--O0 -g1}
 start=$(date +%s)
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNFSDH_WERROR=ON \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
   "-DCMAKE_C_FLAGS=$san" "-DCMAKE_CXX_FLAGS=$san" \
   "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$opt" \

@@ -1,7 +1,8 @@
 // nfsd-sim: runs the real nfsd-helper against the simulated nfsd and narrates
 // a server's life, for the project's README and for a quick manual check.
 //
-//   nfsd-sim demo --helper PATH --db PATH [--mount DIR] [options]
+//   nfsd-sim demo --helper PATH --db PATH [--mount DIR] [--ctl-socket PATH]
+//                 [options]
 //   nfsd-sim nfsdcld-db --storage DIR [--story STORY] [--nfsdcld PATH]
 //
 // The demo mounts the simulated nfsd files, starts the helper on them, plays
@@ -41,8 +42,8 @@ using namespace std::chrono_literals;
 
 const std::string kUsage =
     "usage: nfsd-sim demo --helper PATH --db PATH [--mount DIR]\n"
-    "                     [--timeout SECONDS] [--helper-log FILE] [--debug]\n"
-    "                     [--verbose]\n"
+    "                     [--ctl-socket PATH] [--timeout SECONDS]\n"
+    "                     [--helper-log FILE] [--debug] [--verbose]\n"
     "\n"
     "Runs the nfsd-helper at PATH against a simulated nfsd and narrates two\n"
     "boots of an NFS server with two clients.\n"
@@ -51,6 +52,8 @@ const std::string kUsage =
     "  --db PATH          the helper's database (use a fresh path)\n"
     "  --mount DIR        where to mount the simulated nfsd files\n"
     "                     (default: a new directory under /tmp)\n"
+    "  --ctl-socket PATH  the helper's control socket (default: ctl.sock\n"
+    "                     in the directory of --db)\n"
     "  --timeout SECONDS  how long the kernel waits for each reply (10)\n"
     "  --helper-log FILE  write the helper's log to FILE instead of stderr\n"
     "  --debug            run the helper with --debug\n"
@@ -80,6 +83,7 @@ struct Args {
   std::string db;
   std::string mount;
   std::string helper_log;
+  std::string ctl_socket;
   int timeout_s = 10;
   bool debug = false;
   bool verbose = false;
@@ -276,14 +280,16 @@ class Demo {
     monitor_.Start();
 
     // The helper.
-    // Only the simulated files: never a cld pipe or an old tracker's
-    // database of the machine the demo runs on.
+    // Only the simulated files: never a cld pipe, an old tracker's database
+    // or the control socket (its own nfsd-helper may listen there) of the
+    // machine the demo runs on.
     std::vector<std::string> argv = {args_.helper,    "--nfsdfs",
                                      dir,             "--db",
                                      args_.db,        "--foreground",
                                      "--cld-pipe",    "none",
                                      "--nfsdcld-db",  "none",
-                                     "--nfsdcltrack-db", "none"};
+                                     "--nfsdcltrack-db", "none",
+                                     "--ctl-socket",  args_.ctl_socket};
     if (args_.debug) argv.push_back("--debug");
     ProcessOptions po;
     if (args_.helper_log.empty()) {
@@ -420,6 +426,8 @@ bool ParseArgs(int argc, char** argv, Args* args, bool* help) {
       if (!value(&args->db)) return false;
     } else if (a == "--mount") {
       if (!value(&args->mount)) return false;
+    } else if (a == "--ctl-socket") {
+      if (!value(&args->ctl_socket)) return false;
     } else if (a == "--helper-log") {
       if (!value(&args->helper_log)) return false;
     } else if (a == "--timeout") {
@@ -444,6 +452,23 @@ bool ParseArgs(int argc, char** argv, Args* args, bool* help) {
   if (args->helper.empty() || args->db.empty()) {
     Err("--helper and --db are required");
     return false;
+  }
+  if (args->ctl_socket.empty()) {
+    // ctl.sock beside the database, as an absolute path (the helper wants
+    // one).
+    const size_t slash = args->db.rfind('/');
+    std::string dir =
+        slash == std::string::npos ? "" : args->db.substr(0, slash);
+    if (args->db[0] != '/') {
+      char* cwd = getcwd(nullptr, 0);
+      if (cwd == nullptr) {
+        Err(std::string("getcwd: ") + strerror(errno));
+        return false;
+      }
+      dir = std::string(cwd) + (dir.empty() ? "" : "/" + dir);
+      free(cwd);
+    }
+    args->ctl_socket = dir + "/ctl.sock";
   }
   return true;
 }
