@@ -10,7 +10,9 @@
 # arguments go to the first ctest run only. Before those, the patched
 # kernel module is built (scripts/build-kmod.sh) and the QEMU tests that load
 # it run (scripts/vm-test.sh --group nfsdfs), then the QEMU tests of
-# nfsd-helper's cld mode on the stock kernel (--group cld). SANITIZE=0, FUZZ_SECONDS=0 or
+# nfsd-helper's cld mode on the stock kernel (--group cld), and the Debian
+# package (scripts/build-deb.sh) under systemd in QEMU (--group systemd).
+# SANITIZE=0, FUZZ_SECONDS=0 or
 # VM_TESTS=0 skips a stage, for a quick local run; CI runs them all.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +41,15 @@ if [ "${VM_TESTS:-1}" != 0 ]; then
   start=$(date +%s)
   NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --group cld --test idmap || vm_failed=1
   echo "test.sh: stock-kernel cld and idmap QEMU tests took $(( $(date +%s) - start )) s"
+  # The Debian package (dpkg-buildpackage, lintian), installed and removed
+  # in a guest that boots systemd as PID 1, around nfs-server restarts.
+  start=$(date +%s)
+  if "$top/scripts/build-deb.sh"; then
+    "$top/scripts/vm-test.sh" --group systemd || vm_failed=1
+  else
+    vm_failed=1
+  fi
+  echo "test.sh: Debian package build and systemd QEMU test took $(( $(date +%s) - start )) s"
   [ "$vm_failed" = 0 ] || { echo "test.sh: FAIL: QEMU tests failed (see above)" >&2; exit 1; }
 fi
 

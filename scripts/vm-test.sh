@@ -12,6 +12,9 @@
 # --group cld runs every test named cld-*: nfsd-helper serves the stock
 # kernel's cld pipe in place of nfsdcld. A group leaves out its tests marked
 # known-failure, as the default set does.
+# --group systemd runs every test named systemd-*: the guest boots the host's
+# systemd as PID 1 (VM_INIT=systemd) and installs the nfsd-helper Debian
+# package built by scripts/build-deb.sh ($NFSDH_DEB).
 #
 # Environment:
 #   TRACKER_CMD   the cld tracker started in the guest
@@ -28,6 +31,8 @@
 #                 (default: <repo>/build-kmod/nfsd.ko)
 #   NFSD_HELPER   nfsd-helper binary for the nfsdfs-*, cld-* and idmap tests
 #                 (default: <repo>/build/daemon/nfsd-helper)
+#   NFSDH_DEB     the package the systemd-* tests install
+#                 (default: the newest <repo>/build-deb/nfsd-helper_*.deb)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 vmdir=$repo/tests/vm
@@ -122,6 +127,14 @@ for t in "${tests[@]}"; do
     break ;;
   esac
 done
+nfsdh_deb=${NFSDH_DEB:-$(ls -t "$repo"/build-deb/nfsd-helper_*.deb 2>/dev/null | head -n 1)}
+for t in "${tests[@]}"; do
+  case "$t" in systemd-*)
+    [ -r "$nfsdh_deb" ] || missing+=("${nfsdh_deb:-$repo/build-deb/nfsd-helper_*.deb}, the package for the systemd-* tests (run scripts/build-deb.sh, or set NFSDH_DEB)")
+    need_file /lib/systemd/systemd systemd
+    break ;;
+  esac
+done
 
 kv=${VM_KERNEL_VERSION:-}
 if [ -z "$kv" ]; then
@@ -173,6 +186,7 @@ for ((r = 1; r <= runs; r++)); do
     case "$t" in
       nfsdfs-*) NFSD_KO=$nfsd_ko NFSD_HELPER=$nfsd_helper "$vmdir/run-vm.sh" "$testdir/$t.sh" "$dir" ;;
       cld-*) NFSD_KO='' NFSD_HELPER=$nfsd_helper "$vmdir/run-vm.sh" "$testdir/$t.sh" "$dir" ;;
+      systemd-*) NFSD_KO='' NFSD_HELPER='' VM_INIT=systemd NFSDH_DEB=$(realpath "$nfsdh_deb") "$vmdir/run-vm.sh" "$testdir/$t.sh" "$dir" ;;
       *) NFSD_KO='' NFSD_HELPER=$nfsd_helper "$vmdir/run-vm.sh" "$testdir/$t.sh" "$dir" ;;
     esac
     read -r st secs boot load <"$dir/status"

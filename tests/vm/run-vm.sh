@@ -8,7 +8,9 @@
 # VM_TIMEOUT-30), VM_MEM (MiB, default 1024), VM_SMP (default 2),
 # TRACKER_CMD, TRACKER_MODE, NFSD_ARGS, NFSD_TIME, NFSD_KO (a patched nfsd.ko to insmod
 # instead of modprobe nfsd), NFSD_HELPER (the nfsd-helper binary) (passed to
-# the guest via vm.env).
+# the guest via vm.env), NFSDH_DEB (the nfsd-helper .deb the systemd tests
+# install), VM_INIT (stage2: the default; systemd: stage2-systemd.sh boots the
+# host's systemd as PID 1, see tests/vm/README.md).
 #
 # RUN_DIR afterwards holds: console.log (serial console), qemu.log (QEMU's
 # stderr), share/ (the guest's writable 9p share: result, dmesg.txt,
@@ -30,7 +32,7 @@ mkdir -p "$run/share"
 {
   printf 'VM_TEST=%q\n' "$test_script"
   printf 'VM_GUEST_TIMEOUT=%q\n' "$VM_GUEST_TIMEOUT"
-  for v in TRACKER_CMD TRACKER_MODE NFSD_ARGS NFSD_TIME NFSD_KO NFSD_HELPER; do
+  for v in TRACKER_CMD TRACKER_MODE NFSD_ARGS NFSD_TIME NFSD_KO NFSD_HELPER NFSDH_DEB; do
     [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
   done
 } >"$run/share/vm.env"
@@ -38,6 +40,12 @@ mkdir -p "$run/share"
 # no_timer_check: on a loaded host, emulated time runs so unevenly that the
 # kernel's IO-APIC timer check can fail and panic at boot ("IO-APIC + timer
 # doesn't work!"); the emulated timer is known to work.
+case "${VM_INIT:-stage2}" in
+  stage2) stage2=$here/guest/stage2.sh ;;
+  systemd) stage2=$here/guest/stage2-systemd.sh ;;
+  *) echo "run-vm.sh: VM_INIT must be stage2 or systemd, not '$VM_INIT'" >&2; exit 2 ;;
+esac
+
 load=$(cut -d" " -f1 /proc/loadavg)
 start=$(date +%s.%N)
 timeout --kill-after=10 "$VM_TIMEOUT" \
@@ -45,7 +53,7 @@ timeout --kill-after=10 "$VM_TIMEOUT" \
   -display none -monitor none -serial "file:$run/console.log" \
   -no-reboot -nic none \
   -kernel "$VM_KERNEL" -initrd "$VM_INITRD" \
-  -append "console=ttyS0 panic=-1 loglevel=6 no_timer_check vm.stage2=$here/guest/stage2.sh vm.test=$test_script" \
+  -append "console=ttyS0 panic=-1 loglevel=6 no_timer_check vm.stage2=$stage2 vm.test=$test_script" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$run/share,mount_tag=vmresults,security_model=none,multidevs=remap" \
   </dev/null >"$run/qemu.log" 2>&1
