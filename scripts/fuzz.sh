@@ -91,7 +91,9 @@ for t in "${targets[@]}"; do
   fi
 done
 if [ "$runs" -gt 0 ]; then
-  limit="$runs executions$([ "$secs" -gt 0 ] && echo " or $secs s") each"
+  limit="$runs executions each"
+  # (An `[ ] && echo` inside $() would end the script under set -e.)
+  if [ "$secs" -gt 0 ]; then limit="$runs executions or $secs s each"; fi
 else
   limit="${secs} s each"
 fi
