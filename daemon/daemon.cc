@@ -52,6 +52,12 @@ int64_t MonotonicSeconds() {
   return ts.tv_sec;
 }
 
+int64_t MonotonicNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 // Reads the first byte of `path` into *c: 0, or the errno of what failed
 // (ENODATA for an empty file).
 int ReadFirstByte(const std::string& path, char* c) {
@@ -352,6 +358,7 @@ void Daemon::DrainCld(std::vector<Request>* out) {
 void Daemon::RunBatch(const std::vector<Request>& reqs) {
   store::ScopeRow before = row_;
   ScopeStats stats_before = stats_;
+  const int64_t begun_ns = MonotonicNanos();
   Status s = store_->Begin();
   Batch batch(store_.get(), &row_, &stats_,
               static_cast<int64_t>(time(nullptr)));
@@ -395,6 +402,14 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
       batch.Fail(s);
   } else if (store_->in_transaction()) {
     store_->Rollback();
+  }
+  if (committed) {
+    // BEGIN to COMMIT returning: the handlers' statements and the fsync.
+    int64_t ns = MonotonicNanos() - begun_ns;
+    batch_stats_.Committed(
+        reqs.size(), static_cast<uint64_t>(std::max<int64_t>(ns, 0)) / 1000);
+  } else {
+    ++batch_stats_.rolled_back;
   }
   if (committed && settling) {
     pending_.clear();

@@ -13,6 +13,7 @@
 
 #include "daemon/channels/channel.h"
 #include "daemon/idmap/stats.h"
+#include "daemon/stats.h"
 #include "daemon/store/store.h"
 #include "daemon/util/status.h"
 
@@ -65,6 +66,8 @@ class Host {
   virtual std::vector<ChannelInfo> Channels() = 0;
   // True when every upcall file is open.
   virtual bool Serving() = 0;
+  // The batches committed and rolled back since the daemon started.
+  virtual const BatchStats& Batches() = 0;
   // Whether the daemon runs an HA callout: a procedure that adds or removes
   // records then queues their events in its own transaction
   // (Store::QueueCallout) and, once it committed, says how many.
