@@ -65,6 +65,20 @@ store::ClientRow ClientOf(const std::string& scope, const ctl_client& c) {
   return r;
 }
 
+ProtocolState StateOf(ctl_upcall_state s) {
+  switch (s) {
+    case CTL_UPCALL_NOT_CONFIGURED:
+      return ProtocolState::kNotConfigured;
+    case CTL_UPCALL_NOT_OFFERED:
+      return ProtocolState::kNotOffered;
+    case CTL_UPCALL_WAITING:
+      return ProtocolState::kWaiting;
+    case CTL_UPCALL_OPEN:
+      return ProtocolState::kOpen;
+  }
+  return ProtocolState::kWaiting;  // a state this helper-ctl does not know
+}
+
 std::optional<StorageErrorNote> NoteOf(const ctl_storage_error& e) {
   if (!e.present) return std::nullopt;
   return StorageErrorNote{e.when, Text(e.message)};
@@ -115,7 +129,7 @@ Status Call(CLIENT* clnt, const std::string& path, rpcproc_t proc,
         path);
   }
   if (st == RPC_PROCUNAVAIL || st == RPC_PROGVERSMISMATCH ||
-      st == RPC_PROGUNAVAIL) {
+      st == RPC_PROGUNAVAIL || st == RPC_CANTDECODERES) {
     return Status::Io("the nfsd-helper answering on " + path +
                       " does not speak this helper-ctl's protocol (" +
                       clnt_sperrno(st) + ")");
@@ -226,6 +240,9 @@ Status ControlClient::GetStatus(DaemonStatus* out) {
     to->errors = from->errors;
     to->queued = from->queued;
   }
+  d.nfsdfs_state = StateOf(res.nfsdfs_state);
+  d.cld_pipe = Text(res.cld_pipe);
+  d.cld_state = StateOf(res.cld_state);
   bool stat_ok = res.stat == CTL_OK;
   std::string message = d.message;
   clnt_freeres(clnt_, XdrProc(xdr_ctl_status_res),

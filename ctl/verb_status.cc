@@ -1,6 +1,7 @@
 // helper-ctl status: what the running nfsd-helper is doing, asked over its
-// control socket (CTL_STATUS): the served scope and its grace period, the
-// clients recorded and reclaimed, the upcalls served and the storage errors.
+// control socket (CTL_STATUS): the upcall protocols it serves, the served
+// scope and its grace period, the clients recorded and reclaimed, the
+// upcalls served and the storage errors.
 #include <algorithm>
 #include <memory>
 
@@ -36,6 +37,51 @@ std::string Grace(const store::ScopeRow& s) {
 
 std::string ErrorLine(const std::optional<StorageErrorNote>& e) {
   return e ? IsoTime(e->when) + "  " + e->message : "-";
+}
+
+// The nfsdfs line: the directory and whether its four files are served.
+std::string NfsdfsLine(const DaemonStatus& d) {
+  const std::string path = nfsdfs::EscapeForLog(d.nfsdfs);
+  switch (d.nfsdfs_state) {
+    case ProtocolState::kNotConfigured:
+      return path + " (upcall files not served)";
+    case ProtocolState::kNotOffered:
+      return path + " (this kernel has no upcall files)";
+    case ProtocolState::kWaiting:
+      return path + " (waiting for upcall files)";
+    case ProtocolState::kOpen:
+      return path + " (every upcall file open)";
+  }
+  return path;
+}
+
+// The cld pipe line: the pipe and whether it is open.
+std::string CldLine(const DaemonStatus& d) {
+  const std::string path = nfsdfs::EscapeForLog(d.cld_pipe);
+  switch (d.cld_state) {
+    case ProtocolState::kNotConfigured:
+    case ProtocolState::kNotOffered:
+      return path + " (not served)";
+    case ProtocolState::kWaiting:
+      return path + " (waiting for nfsd to create it)";
+    case ProtocolState::kOpen:
+      return path + " (open)";
+  }
+  return path;
+}
+
+const char* StateName(ProtocolState s) {
+  switch (s) {
+    case ProtocolState::kNotConfigured:
+      return "not_configured";
+    case ProtocolState::kNotOffered:
+      return "not_offered";
+    case ProtocolState::kWaiting:
+      return "waiting";
+    case ProtocolState::kOpen:
+      return "open";
+  }
+  return "unknown";
 }
 
 std::string Cell(const std::string& s, size_t width) {
@@ -86,10 +132,8 @@ void Table(const DaemonStatus& d, const std::string& socket,
   KeyLine(out, "database",
           nfsdfs::EscapeForLog(d.database) + " (schema version " +
               std::to_string(d.schema_version) + ")");
-  KeyLine(out, "nfsdfs",
-          nfsdfs::EscapeForLog(d.nfsdfs) +
-              (d.serving ? " (every upcall file open)"
-                         : " (waiting for upcall files)"));
+  KeyLine(out, "nfsdfs", NfsdfsLine(d));
+  KeyLine(out, "cld pipe", CldLine(d));
   const store::ScopeRow& s = d.scope;
   KeyLine(out, "scope", nfsdfs::EscapeForLog(s.name));
   KeyLine(out, "current_instance", TimeCell(CurrentInstance(s)));
@@ -147,6 +191,11 @@ Json StatusJson(const DaemonStatus& d, const std::string& socket) {
   j["schema_version"] = d.schema_version;
   j["nfsdfs"] = d.nfsdfs;
   j["serving"] = d.serving;
+  Json protocols;
+  protocols["nfsdfs"] = {{"path", d.nfsdfs},
+                         {"state", StateName(d.nfsdfs_state)}};
+  protocols["cld"] = {{"path", d.cld_pipe}, {"state", StateName(d.cld_state)}};
+  j["protocols"] = protocols;
   j["scope"] = ScopeJson(d.scope);
   Json grace;
   grace["open"] = d.scope.new_boot_time.has_value();

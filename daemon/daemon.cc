@@ -87,6 +87,7 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
   info_.started = time(nullptr);
   info_.db = opts_.db;
   info_.nfsdfs = opts_.nfsdfs;
+  info_.cld_pipe = opts_.cld_pipe;
   if (const char* fp = getenv("NFSD_HELPER_TEST_CRASH")) {
     std::string v = fp;
     auto colon = v.find(':');
@@ -667,6 +668,20 @@ void Daemon::CalloutsQueued(int64_t n) {
 
 int64_t Daemon::CalloutsPending() {
   return callout_ ? callout_->pending() : -1;
+}
+
+ProtocolState Daemon::NfsdfsState() {
+  if (opts_.nfsdfs == kNone) return ProtocolState::kNotConfigured;
+  // Run() dropped the four files: the kernel has no allow_client.
+  if (channels_.empty()) return ProtocolState::kNotOffered;
+  for (const ChannelState& c : channels_)
+    if (c.fd < 0) return ProtocolState::kWaiting;
+  return ProtocolState::kOpen;
+}
+
+ProtocolState Daemon::CldState() {
+  if (!cld_) return ProtocolState::kNotConfigured;
+  return cld_->is_open() ? ProtocolState::kOpen : ProtocolState::kWaiting;
 }
 
 bool Daemon::Serving() {

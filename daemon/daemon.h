@@ -65,6 +65,8 @@ class Daemon : public control::Host {
   control::StorageErrors& Errors() override { return errors_; }
   std::vector<control::ChannelInfo> Channels() override;
   bool Serving() override;
+  ProtocolState NfsdfsState() override;
+  ProtocolState CldState() override;
   const BatchStats& Batches() override { return batch_stats_; }
   bool QueuesCallouts() override { return !opts_.ha_callout.empty(); }
   void CalloutsQueued(int64_t n) override;

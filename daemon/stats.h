@@ -1,5 +1,6 @@
-// What the event loop tells helper-ctl about itself: the batches it
-// committed.
+// What the event loop tells helper-ctl about itself (CTL_STATUS, shown by
+// helper-ctl status and metrics): the state of each upcall protocol it may
+// serve, and the batches it committed.
 #ifndef DAEMON_STATS_H_
 #define DAEMON_STATS_H_
 
@@ -8,6 +9,17 @@
 #include "daemon/util/histogram.h"
 
 namespace nfsdh {
+
+// One upcall protocol: the four nfsdfs files, or the stock kernel's cld
+// pipe. The values are those of ctl_upcall_state in ctl/proto/nfsdh_ctl.x.
+enum class ProtocolState {
+  kNotConfigured = 0,  // "none": not served
+  // The nfsd filesystem has no client-tracking files (a stock kernel): the
+  // cld pipe is served instead, and the directory read for v4_end_grace.
+  kNotOffered = 1,
+  kWaiting = 2,  // configured; some file (or the pipe) is not open yet
+  kOpen = 3,     // every file of the protocol is open
+};
 
 // The batches (one transaction each, daemon.h) since the daemon started.
 struct BatchStats {

@@ -18,6 +18,13 @@ ctl_storage_error Note(const std::optional<StorageErrors::Note>& n,
   return e;
 }
 
+static_assert(static_cast<int>(ProtocolState::kNotConfigured) ==
+              CTL_UPCALL_NOT_CONFIGURED);
+static_assert(static_cast<int>(ProtocolState::kNotOffered) ==
+              CTL_UPCALL_NOT_OFFERED);
+static_assert(static_cast<int>(ProtocolState::kWaiting) == CTL_UPCALL_WAITING);
+static_assert(static_cast<int>(ProtocolState::kOpen) == CTL_UPCALL_OPEN);
+
 void ServeStatus(Context& ctx, SVCXPRT* xprt) {
   if (!svc_getargs(xprt, ctl_proto::XdrProc(xdr_void), nullptr)) {
     svcerr_decode(xprt);
@@ -102,6 +109,10 @@ void ServeStatus(Context& ctx, SVCXPRT* xprt) {
   res.idmap.enabled = im.enabled;
   res.idmap.idtoname = dir(im.idtoname);
   res.idmap.nametoid = dir(im.nametoid);
+
+  res.nfsdfs_state = static_cast<ctl_upcall_state>(h.NfsdfsState());
+  res.cld_pipe = arena.Str(info.cld_pipe, CTL_MAX_PATH);
+  res.cld_state = static_cast<ctl_upcall_state>(h.CldState());
 
   svc_sendreply(xprt, ctl_proto::XdrProc(xdr_ctl_status_res),
                 reinterpret_cast<char*>(&res));
