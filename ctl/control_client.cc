@@ -79,6 +79,17 @@ ProtocolState StateOf(ctl_upcall_state s) {
   return ProtocolState::kWaiting;  // a state this helper-ctl does not know
 }
 
+Histogram HistogramOf(const ctl_histogram& h) {
+  Histogram out;
+  for (u_int i = 0; i < h.buckets.buckets_len; ++i) {
+    out.bounds.push_back(h.buckets.buckets_val[i].le);
+    out.counts.push_back(h.buckets.buckets_val[i].count);
+  }
+  out.counts.push_back(h.above);
+  out.sum = h.sum;
+  return out;
+}
+
 std::optional<StorageErrorNote> NoteOf(const ctl_storage_error& e) {
   if (!e.present) return std::nullopt;
   return StorageErrorNote{e.when, Text(e.message)};
@@ -243,11 +254,19 @@ Status ControlClient::GetStatus(DaemonStatus* out) {
   d.nfsdfs_state = StateOf(res.nfsdfs_state);
   d.cld_pipe = Text(res.cld_pipe);
   d.cld_state = StateOf(res.cld_state);
+  d.batches.committed = res.batches.committed;
+  d.batches.rolled_back = res.batches.rolled_back;
+  d.batches.requests = HistogramOf(res.batches.requests);
+  d.batches.commit_usec = HistogramOf(res.batches.commit_usec);
   bool stat_ok = res.stat == CTL_OK;
   std::string message = d.message;
   clnt_freeres(clnt_, XdrProc(xdr_ctl_status_res),
                reinterpret_cast<char*>(&res));
   if (!stat_ok) return Status::Io("nfsd-helper: " + message);
+  if (!d.batches.requests.Valid() || !d.batches.commit_usec.Valid())
+    return Status::Io(
+        "nfsd-helper sent a histogram whose bounds do not "
+        "increase");
   *out = std::move(d);
   return Status::Ok();
 }

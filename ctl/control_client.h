@@ -77,6 +77,7 @@ struct DaemonStatus {
   ProtocolState nfsdfs_state = ProtocolState::kNotConfigured;
   std::string cld_pipe;
   ProtocolState cld_state = ProtocolState::kNotConfigured;
+  BatchStats batches;
 };
 
 struct DumpPage {

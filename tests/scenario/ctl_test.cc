@@ -239,6 +239,15 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
   CHECK(st["upcalls"]["create_client"]["ok"] == 5);
   CHECK(st["upcalls"]["grace_done"]["ok"] == 1);
   CHECK(st["upcalls"]["expire_client"]["requests"] == 0);
+  // Each request, sent after the previous one was answered, was a batch of
+  // its own: 2 starts, 5 creates and a grace end.
+  CHECK(st["batches"]["committed"] == 8);
+  CHECK(st["batches"]["rolled_back"] == 0);
+  CHECK(st["batches"]["requests"]["count"] == 8);
+  CHECK(st["batches"]["requests"]["sum"] == 8);
+  CHECK(st["batches"]["requests"]["buckets"][0] ==
+        json({{"le", 1}, {"count", 8}}));
+  CHECK(st["batches"]["commit_microseconds"]["count"] == 8);
   CHECK(st["scopes"] == json::array({"default"}));
 
   SECTION("status as a table") {
@@ -259,6 +268,10 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
                                       std::to_string(instance) + " at "));
     CHECK_THAT(r.out, Catch::Contains(": 3 allowed to reclaim, 1 reclaimed "
                                       "so far\n"));
+    CHECK_THAT(r.out, Catch::Contains("\n  batches           8 committed, 0 "
+                                      "rolled back, 1.0 requests each on "
+                                      "average\n"));
+    CHECK_THAT(r.out, Catch::Contains("\n  commit latency    p50 <= "));
     CHECK(Words(r.out, "  create_client") ==
           std::vector<std::string>{"create_client", "yes", "5", "5", "0", "0",
                                    "0"});
