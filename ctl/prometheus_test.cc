@@ -1,12 +1,13 @@
 // The Prometheus text format helper-ctl metrics writes: escaping, values,
-// cumulative histogram buckets ending at +Inf, and the strict reader the
-// tests check all of it with.
+// cumulative histogram buckets ending at +Inf, the metric families made from
+// a status, and the strict reader the tests check all of it with.
 #include "ctl/prometheus.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
 
 #include "ctl/exposition_check.h"
+#include "ctl/metrics.h"
 
 namespace nfsdh::ctl {
 namespace {
@@ -18,6 +19,7 @@ using prometheus::FormatValue;
 using prometheus::HistogramSample;
 using prometheus::Type;
 using testing::Exposition;
+using testing::LabelMap;
 using testing::ParseExposition;
 
 Exposition Read(const std::string& text) {
@@ -155,6 +157,123 @@ TEST_CASE("the reader refuses what a scraper could misread", "[prometheus]") {
         "line 5: h: _count is not the +Inf bucket");
   CHECK(ReadError(hist + "h_bucket{le=\"+Inf\"} 2\nh_sum 1\n") ==
         "line 4: h: a histogram without _sum or _count");
+}
+
+// A status as the daemon would answer it, with a value in every field.
+DaemonStatus SampleStatus() {
+  DaemonStatus d;
+  d.version = "0.1.0";
+  d.started = 1763771000;
+  d.scope.name = "default";
+  d.scope.boot_time = 1763771500;
+  d.scope.new_boot_time = 1763771860;
+  d.clients = 7;
+  d.start_seen = true;
+  d.start_instance = 1763771860;
+  d.start_time = 1763771861;
+  d.allowed = 5;
+  d.reclaimed = 3;
+  ChannelStatus cld;
+  cld.name = "cld";
+  cld.open = true;
+  cld.requests = 12;
+  cld.ok = 10;
+  cld.malformed = 1;
+  cld.failed = 1;
+  d.channels.push_back(cld);
+  d.purged = 2;
+  d.callouts_pending = 4;
+  d.storage_errors = 1;
+  d.batches.rolled_back = 1;
+  d.batches.Committed(3, 800);
+  d.batches.Committed(1, 1500);
+  d.batches.Committed(5000, 20000000);  // above every bound of both
+  return d;
+}
+
+TEST_CASE("the metrics of a status", "[prometheus][metrics]") {
+  DaemonStatus d = SampleStatus();
+  const std::string text = MetricsText(d);
+  Exposition e = Read(text);
+  INFO(text);
+  const LabelMap scope = {{"scope", "default"}};
+  auto with = [&scope](LabelMap more) {
+    more.insert(scope.begin(), scope.end());
+    return more;
+  };
+  CHECK(e.Value("nfsd_helper_info", with({{"version", "0.1.0"}})) == 1);
+  CHECK(e.Value("nfsd_helper_start_time_seconds", scope) == 1763771000);
+  CHECK(e.Value("nfsd_helper_upcall_channel_open",
+                with({{"channel", "cld"}})) == 1);
+  CHECK(e.Value("nfsd_helper_upcall_requests_total",
+                with({{"channel", "cld"}})) == 12);
+  CHECK(e.Value("nfsd_helper_upcall_results_total",
+                with({{"channel", "cld"}, {"result", "ok"}})) == 10);
+  CHECK(e.Value("nfsd_helper_upcall_results_total",
+                with({{"channel", "cld"}, {"result", "stale"}})) == 0);
+  CHECK(e.Value("nfsd_helper_batches_total",
+                with({{"outcome", "committed"}})) == 3);
+  CHECK(e.Value("nfsd_helper_batches_total",
+                with({{"outcome", "rolled_back"}})) == 1);
+  // Requests: 1 <= 1, 3 <= 4, 5000 above 4096.
+  CHECK(e.Value("nfsd_helper_batch_requests_bucket", with({{"le", "1"}})) == 1);
+  CHECK(e.Value("nfsd_helper_batch_requests_bucket", with({{"le", "4"}})) == 2);
+  CHECK(e.Value("nfsd_helper_batch_requests_bucket", with({{"le", "4096"}})) ==
+        2);
+  CHECK(e.Value("nfsd_helper_batch_requests_bucket", with({{"le", "+Inf"}})) ==
+        3);
+  CHECK(e.Value("nfsd_helper_batch_requests_sum", scope) == 5004);
+  // Commit durations in seconds: 0.0008 <= 0.001, 0.0015 <= 0.0025.
+  CHECK(e.Value("nfsd_helper_batch_commit_duration_seconds_bucket",
+                with({{"le", "0.0005"}})) == 0);
+  CHECK(e.Value("nfsd_helper_batch_commit_duration_seconds_bucket",
+                with({{"le", "0.001"}})) == 1);
+  CHECK(e.Value("nfsd_helper_batch_commit_duration_seconds_bucket",
+                with({{"le", "0.0025"}})) == 2);
+  CHECK(e.Value("nfsd_helper_batch_commit_duration_seconds_bucket",
+                with({{"le", "10"}})) == 2);
+  CHECK(e.Value("nfsd_helper_batch_commit_duration_seconds_count", scope) == 3);
+  CHECK(e.Value("nfsd_helper_batch_commit_duration_seconds_sum", scope) ==
+        Approx(20.0023));
+  CHECK(e.Value("nfsd_helper_storage_errors_total", scope) == 1);
+  CHECK(e.Value("nfsd_helper_clients", scope) == 7);
+  CHECK(e.Value("nfsd_helper_purged_clients_total", scope) == 2);
+  CHECK(e.Value("nfsd_helper_grace_open", scope) == 1);
+  CHECK(e.Value("nfsd_helper_current_instance", scope) == 1763771860);
+  CHECK(e.Value("nfsd_helper_last_start_time_seconds", scope) == 1763771861);
+  CHECK(e.Value("nfsd_helper_last_start_allowed_clients", scope) == 5);
+  CHECK(e.Value("nfsd_helper_last_start_reclaimed_clients", scope) == 3);
+  CHECK(e.Value("nfsd_helper_ha_callout_outbox_events", scope) == 4);
+  // Without --idmap the idmap families are left out.
+  CHECK(e.Family("nfsd_helper_idmap_requests_total") == nullptr);
+  // Every family is ours, and every sample names the scope.
+  for (const auto& f : e.families) {
+    CHECK(f.name.rfind("nfsd_helper_", 0) == 0);
+    for (const auto& s : f.samples) CHECK(s.labels.at("scope") == "default");
+  }
+}
+
+TEST_CASE("metrics leave out what does not apply", "[prometheus][metrics]") {
+  DaemonStatus d;
+  d.version = "0.1.0";
+  d.scope.name = "s1";
+  d.callouts_pending = -1;  // no HA callout
+  d.idmap.enabled = true;
+  d.idmap.nametoid.requests = 9;
+  d.idmap.nametoid.misses = 2;
+  Exposition e = Read(MetricsText(d));
+  CHECK(e.Family("nfsd_helper_current_instance") == nullptr);
+  CHECK(e.Family("nfsd_helper_last_start_allowed_clients") == nullptr);
+  CHECK(e.Family("nfsd_helper_ha_callout_outbox_events") == nullptr);
+  CHECK(e.Value("nfsd_helper_grace_open", {{"scope", "s1"}}) == 0);
+  CHECK(e.Value("nfsd_helper_idmap_requests_total",
+                {{"scope", "s1"}, {"direction", "nametoid"}}) == 9);
+  CHECK(e.Value("nfsd_helper_idmap_results_total", {{"scope", "s1"},
+                                                    {"direction", "nametoid"},
+                                                    {"result", "miss"}}) == 2);
+  // No batch yet: the histograms are there, with zero counts.
+  CHECK(e.Value("nfsd_helper_batch_commit_duration_seconds_count",
+                {{"scope", "s1"}}) == 0);
 }
 
 }  // namespace

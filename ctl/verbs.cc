@@ -12,6 +12,7 @@ const Verb* const kVerbs[] = {
     &kHelpVerb,
     &kImportVerb,
     &kImportNfsdcldVerb,
+    &kMetricsVerb,
     &kPurgeVerb,
     &kStatusVerb,
     &kVersionVerb,
