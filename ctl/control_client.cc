@@ -65,6 +65,31 @@ store::ClientRow ClientOf(const std::string& scope, const ctl_client& c) {
   return r;
 }
 
+ProtocolState StateOf(ctl_upcall_state s) {
+  switch (s) {
+    case CTL_UPCALL_NOT_CONFIGURED:
+      return ProtocolState::kNotConfigured;
+    case CTL_UPCALL_NOT_OFFERED:
+      return ProtocolState::kNotOffered;
+    case CTL_UPCALL_WAITING:
+      return ProtocolState::kWaiting;
+    case CTL_UPCALL_OPEN:
+      return ProtocolState::kOpen;
+  }
+  return ProtocolState::kWaiting;  // a state this helper-ctl does not know
+}
+
+Histogram HistogramOf(const ctl_histogram& h) {
+  Histogram out;
+  for (u_int i = 0; i < h.buckets.buckets_len; ++i) {
+    out.bounds.push_back(h.buckets.buckets_val[i].le);
+    out.counts.push_back(h.buckets.buckets_val[i].count);
+  }
+  out.counts.push_back(h.above);
+  out.sum = h.sum;
+  return out;
+}
+
 std::optional<StorageErrorNote> NoteOf(const ctl_storage_error& e) {
   if (!e.present) return std::nullopt;
   return StorageErrorNote{e.when, Text(e.message)};
@@ -115,7 +140,7 @@ Status Call(CLIENT* clnt, const std::string& path, rpcproc_t proc,
         path);
   }
   if (st == RPC_PROCUNAVAIL || st == RPC_PROGVERSMISMATCH ||
-      st == RPC_PROGUNAVAIL) {
+      st == RPC_PROGUNAVAIL || st == RPC_CANTDECODERES) {
     return Status::Io("the nfsd-helper answering on " + path +
                       " does not speak this helper-ctl's protocol (" +
                       clnt_sperrno(st) + ")");
@@ -226,11 +251,22 @@ Status ControlClient::GetStatus(DaemonStatus* out) {
     to->errors = from->errors;
     to->queued = from->queued;
   }
+  d.nfsdfs_state = StateOf(res.nfsdfs_state);
+  d.cld_pipe = Text(res.cld_pipe);
+  d.cld_state = StateOf(res.cld_state);
+  d.batches.committed = res.batches.committed;
+  d.batches.rolled_back = res.batches.rolled_back;
+  d.batches.requests = HistogramOf(res.batches.requests);
+  d.batches.commit_usec = HistogramOf(res.batches.commit_usec);
   bool stat_ok = res.stat == CTL_OK;
   std::string message = d.message;
   clnt_freeres(clnt_, XdrProc(xdr_ctl_status_res),
                reinterpret_cast<char*>(&res));
   if (!stat_ok) return Status::Io("nfsd-helper: " + message);
+  if (!d.batches.requests.Valid() || !d.batches.commit_usec.Valid())
+    return Status::Io(
+        "nfsd-helper sent a histogram whose bounds do not "
+        "increase");
   *out = std::move(d);
   return Status::Ok();
 }

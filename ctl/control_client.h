@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon/idmap/stats.h"
+#include "daemon/stats.h"
 #include "daemon/store/store.h"
 #include "daemon/util/status.h"
 
@@ -73,6 +74,10 @@ struct DaemonStatus {
   std::vector<std::string> scopes;
   bool scopes_truncated = false;
   idmap::IdmapStats idmap;
+  ProtocolState nfsdfs_state = ProtocolState::kNotConfigured;
+  std::string cld_pipe;
+  ProtocolState cld_state = ProtocolState::kNotConfigured;
+  BatchStats batches;
 };
 
 struct DumpPage {

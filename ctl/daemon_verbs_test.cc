@@ -82,6 +82,7 @@ TEST_CASE("verbs that need nfsd-helper exit 3 when it is not running",
        {std::vector<std::string>{"status", "--ctl-socket", sock},
         std::vector<std::string>{"status", "--json", "--ctl-socket=" + sock},
         std::vector<std::string>{"end-grace", "--ctl-socket", sock},
+        std::vector<std::string>{"metrics", "--ctl-socket", sock},
         std::vector<std::string>{"purge", "--scope", "default", "--yes", "c1",
                                  "--ctl-socket", sock}}) {
     INFO(args[0]);
@@ -115,6 +116,12 @@ TEST_CASE("status, purge, end-grace: usage errors", "[ctl]") {
            {{"end-grace", "now"},
             "helper-ctl end-grace: unexpected argument 'now'\nusage: "
             "helper-ctl end-grace [--ctl-socket PATH] [--json]\n"},
+           {{"metrics", "--json"},
+            "helper-ctl metrics: unknown option '--json'\nusage: "
+            "helper-ctl metrics [--ctl-socket PATH] [--textfile FILE]\n"},
+           {{"metrics", "--textfile"},
+            "helper-ctl metrics: option '--textfile' needs a FILE\nusage: "
+            "helper-ctl metrics [--ctl-socket PATH] [--textfile FILE]\n"},
            {{"purge", "--scope", "default", "--yes"},
             "helper-ctl purge: name the CLIENT to purge\n" + purge_usage},
            {{"purge", "--yes", "c1"},

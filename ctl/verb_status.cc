@@ -1,7 +1,9 @@
 // helper-ctl status: what the running nfsd-helper is doing, asked over its
-// control socket (CTL_STATUS): the served scope and its grace period, the
-// clients recorded and reclaimed, the upcalls served and the storage errors.
+// control socket (CTL_STATUS): the upcall protocols it serves, the served
+// scope and its grace period, the clients recorded and reclaimed, the
+// upcalls served, the batches committed and the storage errors.
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 
 #include "ctl/args.h"
@@ -36,6 +38,111 @@ std::string Grace(const store::ScopeRow& s) {
 
 std::string ErrorLine(const std::optional<StorageErrorNote>& e) {
   return e ? IsoTime(e->when) + "  " + e->message : "-";
+}
+
+// The nfsdfs line: the directory and whether its four files are served.
+std::string NfsdfsLine(const DaemonStatus& d) {
+  const std::string path = nfsdfs::EscapeForLog(d.nfsdfs);
+  switch (d.nfsdfs_state) {
+    case ProtocolState::kNotConfigured:
+      return path + " (upcall files not served)";
+    case ProtocolState::kNotOffered:
+      return path + " (this kernel has no upcall files)";
+    case ProtocolState::kWaiting:
+      return path + " (waiting for upcall files)";
+    case ProtocolState::kOpen:
+      return path + " (every upcall file open)";
+  }
+  return path;
+}
+
+// The cld pipe line: the pipe and whether it is open.
+std::string CldLine(const DaemonStatus& d) {
+  const std::string path = nfsdfs::EscapeForLog(d.cld_pipe);
+  switch (d.cld_state) {
+    case ProtocolState::kNotConfigured:
+    case ProtocolState::kNotOffered:
+      return path + " (not served)";
+    case ProtocolState::kWaiting:
+      return path + " (waiting for nfsd to create it)";
+    case ProtocolState::kOpen:
+      return path + " (open)";
+  }
+  return path;
+}
+
+const char* StateName(ProtocolState s) {
+  switch (s) {
+    case ProtocolState::kNotConfigured:
+      return "not_configured";
+    case ProtocolState::kNotOffered:
+      return "not_offered";
+    case ProtocolState::kWaiting:
+      return "waiting";
+    case ProtocolState::kOpen:
+      return "open";
+  }
+  return "unknown";
+}
+
+// A bucket bound in microseconds, as a person reads it: "0.25 ms", "2.5 s".
+std::string Micros(uint64_t us) {
+  char buf[32];
+  if (us < 1000000)
+    snprintf(buf, sizeof buf, "%g ms", static_cast<double>(us) / 1e3);
+  else
+    snprintf(buf, sizeof buf, "%g s", static_cast<double>(us) / 1e6);
+  return buf;
+}
+
+// "p50 <= 1 ms", or "p99 > 10 s" when the quantile is above every bound.
+std::string Quantile(const Histogram& h, double q, const char* name) {
+  std::optional<uint64_t> b = h.QuantileBound(q);
+  if (b) return std::string(name) + " <= " + Micros(*b);
+  return std::string(name) + " > " +
+         Micros(h.bounds.empty() ? 0 : h.bounds.back());
+}
+
+std::string BatchesLine(const BatchStats& b) {
+  std::string line = std::to_string(b.committed) + " committed, " +
+                     std::to_string(b.rolled_back) + " rolled back";
+  if (b.committed > 0) {
+    char each[64];
+    snprintf(
+        each, sizeof each, ", %.1f requests each on average",
+        static_cast<double>(b.requests.sum) / static_cast<double>(b.committed));
+    line += each;
+  }
+  return line;
+}
+
+std::string CommitLine(const BatchStats& b) {
+  const Histogram& h = b.commit_usec;
+  uint64_t n = h.Count();
+  if (n == 0) return "- (no batch committed yet)";
+  double mean = static_cast<double>(h.sum) / static_cast<double>(n);
+  char buf[32];
+  if (mean < 1e6)
+    snprintf(buf, sizeof buf, "%.2f ms", mean / 1e3);
+  else
+    snprintf(buf, sizeof buf, "%.2f s", mean / 1e6);
+  return Quantile(h, 0.5, "p50") + ", " + Quantile(h, 0.99, "p99") + ", mean " +
+         buf;
+}
+
+Json HistogramJson(const Histogram& h) {
+  Json j;
+  j["count"] = h.Count();
+  j["sum"] = h.sum;
+  Json buckets = Json::array();
+  for (size_t i = 0; i < h.counts.size(); ++i) {
+    Json b;
+    b["le"] = i < h.bounds.size() ? Json(h.bounds[i]) : Json(nullptr);
+    b["count"] = h.counts[i];
+    buckets.push_back(b);
+  }
+  j["buckets"] = buckets;
+  return j;
 }
 
 std::string Cell(const std::string& s, size_t width) {
@@ -86,10 +193,8 @@ void Table(const DaemonStatus& d, const std::string& socket,
   KeyLine(out, "database",
           nfsdfs::EscapeForLog(d.database) + " (schema version " +
               std::to_string(d.schema_version) + ")");
-  KeyLine(out, "nfsdfs",
-          nfsdfs::EscapeForLog(d.nfsdfs) +
-              (d.serving ? " (every upcall file open)"
-                         : " (waiting for upcall files)"));
+  KeyLine(out, "nfsdfs", NfsdfsLine(d));
+  KeyLine(out, "cld pipe", CldLine(d));
   const store::ScopeRow& s = d.scope;
   KeyLine(out, "scope", nfsdfs::EscapeForLog(s.name));
   KeyLine(out, "current_instance", TimeCell(CurrentInstance(s)));
@@ -114,6 +219,8 @@ void Table(const DaemonStatus& d, const std::string& socket,
               ? std::string("none (nfsd-helper runs without --ha-callout)")
               : std::to_string(d.callouts_pending) +
                     " event(s) in the outbox");
+  KeyLine(out, "batches", BatchesLine(d.batches));
+  KeyLine(out, "commit latency", CommitLine(d.batches));
   KeyLine(out, "storage errors", std::to_string(d.storage_errors));
   if (d.storage_errors > 0) {
     KeyLine(out, "first error", ErrorLine(d.first_storage_error));
@@ -147,6 +254,11 @@ Json StatusJson(const DaemonStatus& d, const std::string& socket) {
   j["schema_version"] = d.schema_version;
   j["nfsdfs"] = d.nfsdfs;
   j["serving"] = d.serving;
+  Json protocols;
+  protocols["nfsdfs"] = {{"path", d.nfsdfs},
+                         {"state", StateName(d.nfsdfs_state)}};
+  protocols["cld"] = {{"path", d.cld_pipe}, {"state", StateName(d.cld_state)}};
+  j["protocols"] = protocols;
   j["scope"] = ScopeJson(d.scope);
   Json grace;
   grace["open"] = d.scope.new_boot_time.has_value();
@@ -196,6 +308,12 @@ Json StatusJson(const DaemonStatus& d, const std::string& socket) {
   errors["first"] = note(d.first_storage_error);
   errors["last"] = note(d.last_storage_error);
   j["storage_errors"] = errors;
+  Json batches;
+  batches["committed"] = d.batches.committed;
+  batches["rolled_back"] = d.batches.rolled_back;
+  batches["requests"] = HistogramJson(d.batches.requests);
+  batches["commit_microseconds"] = HistogramJson(d.batches.commit_usec);
+  j["batches"] = batches;
   j["scopes"] = d.scopes;
   j["scopes_truncated"] = d.scopes_truncated;
   j["idmap"] = IdmapJson(d.idmap);

@@ -13,6 +13,7 @@ const Verb* const kVerbs[] = {
     &kHelpVerb,
     &kImportVerb,
     &kImportNfsdcldVerb,
+    &kMetricsVerb,
     &kPurgeVerb,
     &kStatusVerb,
     &kVersionVerb,

@@ -55,6 +55,7 @@ extern const Verb kExportNfsdcldVerb;
 extern const Verb kHelpVerb;
 extern const Verb kImportVerb;
 extern const Verb kImportNfsdcldVerb;
+extern const Verb kMetricsVerb;
 extern const Verb kPurgeVerb;
 extern const Verb kStatusVerb;
 extern const Verb kVersionVerb;

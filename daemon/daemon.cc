@@ -53,6 +53,12 @@ int64_t MonotonicSeconds() {
   return ts.tv_sec;
 }
 
+int64_t MonotonicNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 // Reads the first byte of `path` into *c: 0, or the errno of what failed
 // (ENODATA for an empty file).
 int ReadFirstByte(const std::string& path, char* c) {
@@ -82,6 +88,7 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
   info_.started = time(nullptr);
   info_.db = opts_.db;
   info_.nfsdfs = opts_.nfsdfs;
+  info_.cld_pipe = opts_.cld_pipe;
   if (const char* fp = getenv("NFSD_HELPER_TEST_CRASH")) {
     std::string v = fp;
     auto colon = v.find(':');
@@ -353,6 +360,7 @@ void Daemon::DrainCld(std::vector<Request>* out) {
 void Daemon::RunBatch(const std::vector<Request>& reqs) {
   store::ScopeRow before = row_;
   ScopeStats stats_before = stats_;
+  const int64_t begun_ns = MonotonicNanos();
   Status s = store_->Begin();
   Batch batch(store_.get(), &row_, &stats_,
               static_cast<int64_t>(time(nullptr)));
@@ -396,6 +404,14 @@ void Daemon::RunBatch(const std::vector<Request>& reqs) {
       batch.Fail(s);
   } else if (store_->in_transaction()) {
     store_->Rollback();
+  }
+  if (committed) {
+    // BEGIN to COMMIT returning: the handlers' statements and the fsync.
+    int64_t ns = MonotonicNanos() - begun_ns;
+    batch_stats_.Committed(
+        reqs.size(), static_cast<uint64_t>(std::max<int64_t>(ns, 0)) / 1000);
+  } else {
+    ++batch_stats_.rolled_back;
   }
   if (committed && settling) {
     pending_.clear();
@@ -615,6 +631,20 @@ void Daemon::CalloutsQueued(int64_t n) {
 
 int64_t Daemon::CalloutsPending() {
   return callout_ ? callout_->pending() : -1;
+}
+
+ProtocolState Daemon::NfsdfsState() {
+  if (opts_.nfsdfs == kNone) return ProtocolState::kNotConfigured;
+  // Run() dropped the four files: the kernel has no allow_client.
+  if (channels_.empty()) return ProtocolState::kNotOffered;
+  for (const ChannelState& c : channels_)
+    if (c.fd < 0) return ProtocolState::kWaiting;
+  return ProtocolState::kOpen;
+}
+
+ProtocolState Daemon::CldState() {
+  if (!cld_) return ProtocolState::kNotConfigured;
+  return cld_->is_open() ? ProtocolState::kOpen : ProtocolState::kWaiting;
 }
 
 bool Daemon::Serving() {

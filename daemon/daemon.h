@@ -66,6 +66,9 @@ class Daemon : public control::Host {
   control::StorageErrors& Errors() override { return errors_; }
   std::vector<control::ChannelInfo> Channels() override;
   bool Serving() override;
+  ProtocolState NfsdfsState() override;
+  ProtocolState CldState() override;
+  const BatchStats& Batches() override { return batch_stats_; }
   bool QueuesCallouts() override { return !opts_.ha_callout.empty(); }
   void CalloutsQueued(int64_t n) override;
   int64_t CalloutsPending() override;
@@ -189,6 +192,7 @@ class Daemon : public control::Host {
   CrashPoint crash_point_ = CrashPoint::kNone;
   uint64_t crash_at_ = 0;
   uint64_t batches_ = 0;
+  BatchStats batch_stats_;
   control::StorageErrors errors_;
   // The HA callout (--ha-callout): runs the outbox, kicked after each
   // committed batch that queued events.

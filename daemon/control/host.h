@@ -13,6 +13,7 @@
 
 #include "daemon/channels/channel.h"
 #include "daemon/idmap/stats.h"
+#include "daemon/stats.h"
 #include "daemon/store/store.h"
 #include "daemon/util/status.h"
 
@@ -48,7 +49,8 @@ struct DaemonInfo {
   int64_t pid = 0;
   int64_t started = 0;  // wall clock
   std::string db;
-  std::string nfsdfs;
+  std::string nfsdfs;    // "none": no four-file protocol
+  std::string cld_pipe;  // "none": no cld protocol
 };
 
 class Host {
@@ -65,6 +67,11 @@ class Host {
   virtual std::vector<ChannelInfo> Channels() = 0;
   // True when every upcall file is open.
   virtual bool Serving() = 0;
+  // The four files of the nfsd filesystem, and the cld pipe.
+  virtual ProtocolState NfsdfsState() = 0;
+  virtual ProtocolState CldState() = 0;
+  // The batches committed and rolled back since the daemon started.
+  virtual const BatchStats& Batches() = 0;
   // Whether the daemon runs an HA callout: a procedure that adds or removes
   // records then queues their events in its own transaction
   // (Store::QueueCallout) and, once it committed, says how many.

@@ -18,6 +18,30 @@ ctl_storage_error Note(const std::optional<StorageErrors::Note>& n,
   return e;
 }
 
+static_assert(static_cast<int>(ProtocolState::kNotConfigured) ==
+              CTL_UPCALL_NOT_CONFIGURED);
+static_assert(static_cast<int>(ProtocolState::kNotOffered) ==
+              CTL_UPCALL_NOT_OFFERED);
+static_assert(static_cast<int>(ProtocolState::kWaiting) == CTL_UPCALL_WAITING);
+static_assert(static_cast<int>(ProtocolState::kOpen) == CTL_UPCALL_OPEN);
+
+// Points into `buckets`, which must outlive the reply.
+ctl_histogram XdrHistogram(const Histogram& h,
+                           std::vector<ctl_bucket>* buckets) {
+  ctl_histogram out = {};
+  if (!h.Valid() || h.bounds.size() > CTL_MAX_BUCKETS) return out;
+  buckets->resize(h.bounds.size());
+  for (size_t i = 0; i < h.bounds.size(); ++i) {
+    (*buckets)[i].le = h.bounds[i];
+    (*buckets)[i].count = h.counts[i];
+  }
+  out.buckets.buckets_len = static_cast<u_int>(buckets->size());
+  out.buckets.buckets_val = buckets->data();
+  out.above = h.counts.back();
+  out.sum = h.sum;
+  return out;
+}
+
 void ServeStatus(Context& ctx, SVCXPRT* xprt) {
   if (!svc_getargs(xprt, ctl_proto::XdrProc(xdr_void), nullptr)) {
     svcerr_decode(xprt);
@@ -102,6 +126,16 @@ void ServeStatus(Context& ctx, SVCXPRT* xprt) {
   res.idmap.enabled = im.enabled;
   res.idmap.idtoname = dir(im.idtoname);
   res.idmap.nametoid = dir(im.nametoid);
+
+  res.nfsdfs_state = static_cast<ctl_upcall_state>(h.NfsdfsState());
+  res.cld_pipe = arena.Str(info.cld_pipe, CTL_MAX_PATH);
+  res.cld_state = static_cast<ctl_upcall_state>(h.CldState());
+  const BatchStats& batches = h.Batches();
+  std::vector<ctl_bucket> request_buckets, commit_buckets;
+  res.batches.committed = batches.committed;
+  res.batches.rolled_back = batches.rolled_back;
+  res.batches.requests = XdrHistogram(batches.requests, &request_buckets);
+  res.batches.commit_usec = XdrHistogram(batches.commit_usec, &commit_buckets);
 
   svc_sendreply(xprt, ctl_proto::XdrProc(xdr_ctl_status_res),
                 reinterpret_cast<char*>(&res));

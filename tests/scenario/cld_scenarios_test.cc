@@ -3,15 +3,15 @@
 // cld pipe (tests/sim/cld_pipe.h), which plays nfsd 6.1: the pipe appears at
 // every nfsd start and vanishes at every stop, and nfsd gives a tracker one
 // second to open it.
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -227,6 +227,66 @@ TEST_CASE("cld: helper-ctl status lists the cld channel", "[scenario][cld]") {
   CHECK(r.code == 0);
   // The Create upcalls of A and B, and the handshake, were counted.
   CHECK_THAT(r.out, Catch::Contains("\"cld\""));
+}
+
+// An operator of a stock kernel sees the cld pipe nfsd-helper serves and
+// its state, not an nfsd filesystem "waiting for upcall files".
+TEST_CASE("cld: helper-ctl status shows the cld pipe and whether it is open",
+          "[scenario][cld][ctl]") {
+  CldNode n;  // --nfsdfs none; nfsd not started: no pipe yet
+  const std::string sock = n.state + "/ctl.sock";
+  const std::string pipe = n.mount + "/nfsd/cld";
+  auto status = [&sock](bool json) {
+    std::vector<std::string> args = {"status", "--ctl-socket", sock};
+    if (json) args.push_back("--json");
+    auto r = nfsdh::ctl::testing::RunCtl(args);
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 0);
+    return r.out;
+  };
+  std::string table = status(false);
+  INFO(table);
+  CHECK_THAT(table, Catch::Contains("\n  cld pipe          " + pipe +
+                                    " (waiting for nfsd to create it)\n"));
+  CHECK_THAT(table, Catch::Contains("\n  nfsdfs            none (upcall files "
+                                    "not served)\n"));
+  auto j = nlohmann::json::parse(status(true));
+  CHECK(j["protocols"]["cld"]["path"] == pipe);
+  CHECK(j["protocols"]["cld"]["state"] == "waiting");
+  CHECK(j["protocols"]["nfsdfs"]["state"] == "not_configured");
+  CHECK(j["serving"] == false);
+
+  n.Run("start; complete A");
+  table = status(false);
+  CHECK_THAT(table,
+             Catch::Contains("\n  cld pipe          " + pipe + " (open)\n"));
+  CHECK_THAT(table, !Catch::Contains("waiting"));
+  j = nlohmann::json::parse(status(true));
+  CHECK(j["protocols"]["cld"]["state"] == "open");
+  CHECK(j["serving"] == true);
+  CHECK(j["upcalls"]["cld"]["open"] == true);
+}
+
+// A stock kernel's nfsd filesystem has no allow_client: the helper serves
+// the cld pipe only and reads the directory for v4_end_grace.
+TEST_CASE("cld: helper-ctl status says the kernel has no upcall files",
+          "[scenario][cld][ctl]") {
+  CldNode n(CldNode::Options(2), true);
+  n.Run("start; complete A");
+  auto r = nfsdh::ctl::testing::RunCtl(
+      {"status", "--ctl-socket", n.state + "/ctl.sock"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("\n  nfsdfs            " + n.nfsdfs +
+                                    " (this kernel has no upcall files)\n"));
+  CHECK_THAT(r.out, Catch::Contains("\n  cld pipe          " + n.mount +
+                                    "/nfsd/cld (open)\n"));
+  r = nfsdh::ctl::testing::RunCtl(
+      {"status", "--json", "--ctl-socket", n.state + "/ctl.sock"});
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["protocols"]["nfsdfs"]["path"] == n.nfsdfs);
+  CHECK(j["protocols"]["nfsdfs"]["state"] == "not_offered");
+  CHECK(j["protocols"]["cld"]["state"] == "open");
 }
 
 // Holds SQLite's write lock on `db` (BEGIN EXCLUSIVE) while it lives, as an

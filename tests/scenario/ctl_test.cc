@@ -24,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ctl/exposition_check.h"
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
 #include "nfsdfs-proto/qword.h"
@@ -104,6 +105,18 @@ struct World {
     auto r = n.k().EndGrace();
     INFO(n.Log());
     REQUIRE(r.ok());
+  }
+  // helper-ctl metrics, read back strictly (ctl/exposition_check.h).
+  nfsdh::ctl::testing::Exposition Metrics() {
+    Result r = Ctl({"metrics"});
+    INFO(r.out << r.err);
+    REQUIRE(r.code == nfsdh::ctl::kExitOk);
+    CHECK(r.err.empty());
+    nfsdh::ctl::testing::Exposition e;
+    std::string error;
+    INFO(error);
+    REQUIRE(nfsdh::ctl::testing::ParseExposition(r.out, &e, &error));
+    return e;
   }
 };
 
@@ -239,6 +252,15 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
   CHECK(st["upcalls"]["create_client"]["ok"] == 5);
   CHECK(st["upcalls"]["grace_done"]["ok"] == 1);
   CHECK(st["upcalls"]["expire_client"]["requests"] == 0);
+  // Each request, sent after the previous one was answered, was a batch of
+  // its own: 2 starts, 5 creates and a grace end.
+  CHECK(st["batches"]["committed"] == 8);
+  CHECK(st["batches"]["rolled_back"] == 0);
+  CHECK(st["batches"]["requests"]["count"] == 8);
+  CHECK(st["batches"]["requests"]["sum"] == 8);
+  CHECK(st["batches"]["requests"]["buckets"][0] ==
+        json({{"le", 1}, {"count", 8}}));
+  CHECK(st["batches"]["commit_microseconds"]["count"] == 8);
   CHECK(st["scopes"] == json::array({"default"}));
 
   SECTION("status as a table") {
@@ -259,6 +281,10 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
                                       std::to_string(instance) + " at "));
     CHECK_THAT(r.out, Catch::Contains(": 3 allowed to reclaim, 1 reclaimed "
                                       "so far\n"));
+    CHECK_THAT(r.out, Catch::Contains("\n  batches           8 committed, 0 "
+                                      "rolled back, 1.0 requests each on "
+                                      "average\n"));
+    CHECK_THAT(r.out, Catch::Contains("\n  commit latency    p50 <= "));
     CHECK(Words(r.out, "  create_client") ==
           std::vector<std::string>{"create_client", "yes", "5", "5", "0", "0",
                                    "0"});
@@ -400,6 +426,128 @@ TEST_CASE("helper-ctl status, dump, purge and end-grace against the daemon",
     CHECK(r.code == 3);
     CHECK(r.err == not_running);
   }
+}
+
+using nfsdh::ctl::testing::Exposition;
+using nfsdh::ctl::testing::LabelMap;
+
+// A sample's value, 0 when it is absent (a counter not yet written).
+double Sample(const Exposition& e, const std::string& name,
+              LabelMap labels = {}) {
+  labels["scope"] = "default";
+  return e.Value(name, labels).value_or(0);
+}
+
+TEST_CASE(
+    "helper-ctl metrics counts the upcalls and batches the daemon "
+    "handled",
+    "[ctl][scenario][metrics]") {
+  World w;
+  const Exposition before = w.Metrics();
+  auto grew = [&before](const Exposition& after, const std::string& name,
+                        LabelMap labels = {}) {
+    return Sample(after, name, labels) - Sample(before, name, labels);
+  };
+  // One start, then a burst of creates queued at once: the daemon reads
+  // what is pending at each wake-up into one batch.
+  w.Boot();
+  const int64_t instance = w.n.k().CurrentInstance();
+  constexpr int kCreates = 200;
+  std::vector<nfsdsim::Ticket> tickets;
+  for (int i = 0; i < kCreates; ++i)
+    tickets.push_back(
+        SubmitCreate(w.n.k(), instance, "client-" + std::to_string(i)));
+  for (const auto& t : tickets)
+    REQUIRE(w.n.k().Await(t, kStepTimeout).status == 0);
+
+  const Exposition after = w.Metrics();
+  const LabelMap create = {{"channel", "create_client"}};
+  const LabelMap allow = {{"channel", "allow_client"}};
+  CHECK(grew(after, "nfsd_helper_upcall_requests_total", create) == kCreates);
+  CHECK(grew(after, "nfsd_helper_upcall_results_total",
+             {{"channel", "create_client"}, {"result", "ok"}}) == kCreates);
+  CHECK(grew(after, "nfsd_helper_upcall_results_total",
+             {{"channel", "create_client"}, {"result", "failed"}}) == 0);
+  CHECK(grew(after, "nfsd_helper_upcall_requests_total", allow) == 1);
+  CHECK(Sample(after, "nfsd_helper_upcall_channel_open", create) == 1);
+
+  // Every request sent went through exactly one committed batch.
+  const double batches =
+      grew(after, "nfsd_helper_batches_total", {{"outcome", "committed"}});
+  CHECK(grew(after, "nfsd_helper_batch_requests_sum") == kCreates + 1);
+  CHECK(batches >= 2);  // the start commits before any create is sent
+  CHECK(batches <= kCreates + 1);
+  CHECK(grew(after, "nfsd_helper_batch_requests_count") == batches);
+  CHECK(grew(after, "nfsd_helper_batch_commit_duration_seconds_count") ==
+        batches);
+  CHECK(grew(after, "nfsd_helper_batch_commit_duration_seconds_sum") > 0);
+  CHECK(grew(after, "nfsd_helper_batches_total",
+             {{"outcome", "rolled_back"}}) == 0);
+  CHECK(Sample(after, "nfsd_helper_batch_requests_bucket", {{"le", "+Inf"}}) ==
+        Sample(after, "nfsd_helper_batch_requests_count"));
+
+  CHECK(Sample(after, "nfsd_helper_clients") == kCreates);
+  CHECK(Sample(after, "nfsd_helper_grace_open") == 1);
+  CHECK(Sample(after, "nfsd_helper_current_instance") == instance);
+  CHECK(Sample(after, "nfsd_helper_last_start_allowed_clients") == 0);
+  CHECK(Sample(after, "nfsd_helper_storage_errors_total") == 0);
+
+  // status shows the same batches.
+  json st = w.Json({"status"});
+  CHECK(st["batches"]["committed"].get<double>() ==
+        Sample(after, "nfsd_helper_batches_total", {{"outcome", "committed"}}));
+  CHECK(st["batches"]["requests"]["sum"].get<double>() ==
+        Sample(after, "nfsd_helper_batch_requests_sum"));
+  Result table = w.Ctl({"status"});
+  CHECK_THAT(table.out, Catch::Contains("\n  batches           "));
+  CHECK_THAT(table.out, Catch::Contains("\n  commit latency    p50 <= "));
+}
+
+TEST_CASE(
+    "helper-ctl metrics --textfile replaces the file whole, and "
+    "removes it when nfsd-helper is gone",
+    "[ctl][scenario][metrics]") {
+  World w;
+  w.Boot();
+  const std::string dir = w.t.path() + "/textfile";
+  REQUIRE(mkdir(dir.c_str(), 0755) == 0);
+  const std::string file = dir + "/nfsd_helper.prom";
+  { std::ofstream(file) << "stale\n"; }
+  REQUIRE(chmod(file.c_str(), 0600) == 0);
+
+  // The real binary, under a umask that would make the file private.
+  mode_t old_umask = umask(077);
+  Result r = RunBinaryAs(
+      0, {"metrics", "--textfile", file, "--ctl-socket", w.sock}, w.t.path());
+  umask(old_umask);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.empty());
+  CHECK(r.err.empty());
+  struct stat st;
+  REQUIRE(stat(file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0644);
+  Exposition e;
+  std::string error;
+  INFO(error);
+  REQUIRE(nfsdh::ctl::testing::ParseExposition(ReadFile(file), &e, &error));
+  CHECK(Sample(e, "nfsd_helper_upcall_requests_total",
+               {{"channel", "allow_client"}}) == 1);
+  // Nothing else is left in the directory (no temporary file).
+  CHECK(std::system(
+            ("test \"$(ls -A '" + dir + "')\" = nfsd_helper.prom").c_str()) ==
+        0);
+
+  w.n.StopHelper();
+  r = RunBinaryAs(0, {"metrics", "--textfile", file, "--ctl-socket", w.sock},
+                  w.t.path());
+  CHECK(r.code == nfsdh::ctl::kExitNotRunning);
+  CHECK(r.err == "helper-ctl: nfsd-helper is not running: nothing answers on " +
+                     w.sock + "\nhelper-ctl: removed " + file + "\n");
+  CHECK(access(file.c_str(), F_OK) != 0);
+  r = w.Ctl({"metrics"});
+  CHECK(r.code == nfsdh::ctl::kExitNotRunning);
+  CHECK(r.out.empty());
 }
 
 TEST_CASE("a live dump pages through many records", "[ctl][scenario]") {
