@@ -44,6 +44,9 @@ tests=(
   clang libclang-rt-14-dev llvm
   # scripts/bench.sh: perf counts the trackers' fsync calls (tests/bench/).
   linux-perf
+  # scripts/build-deb.sh: the Debian package (debian/), built with
+  # dpkg-buildpackage and checked with lintian.
+  debhelper dpkg-dev fakeroot lintian
 )
 
 case "${1:-}" in
