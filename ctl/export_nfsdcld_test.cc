@@ -151,6 +151,21 @@ TEST_CASE(
   REQUIRE(r.code == kExitOk);
   CHECK(Exists(f.db));
   CHECK_THAT(r.out, !Catch::Contains("moved to"));
+  // Not while another helper (another scope) uses the database.
+  Env h;
+  h.MakeScope();
+  {
+    std::unique_ptr<store::DatabaseLock> other;
+    REQUIRE(store::DatabaseLock::AcquireShared(h.db, geteuid(), &other).ok());
+    r = h.Export({"--retire"});
+    INFO(r.err);
+    CHECK(r.code == kExitError);
+    CHECK_THAT(r.err, Catch::Contains("another nfsd-helper"));
+    CHECK(Exists(h.db));
+    CHECK_FALSE(Exists(h.target));
+  }
+  CHECK(h.Export({"--retire"}).code == kExitOk);
+  CHECK_FALSE(Exists(h.db));
   // Nothing is moved when nothing could be written.
   Env g;
   g.MakeScope();

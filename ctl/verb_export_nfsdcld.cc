@@ -202,6 +202,19 @@ int RunExportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
     return kExitError;
   }
 
+  // --retire moves the database aside: not under another scope's helper.
+  std::unique_ptr<store::DatabaseLock> db_lock;
+  if (parsed.has("--retire")) {
+    s = store::DatabaseLock::AcquireShared(db, geteuid(), &db_lock);
+    if (s.ok()) s = db_lock->TryExclusive();
+    if (!s.ok()) {
+      err << kProgram << ": --retire: " << s.message()
+          << "; stop every nfsd-helper of the database first; nothing "
+             "written\n";
+      return kExitError;
+    }
+  }
+
   migrate::Handback h;
   s = migrate::SelectHandback(st.get(), db, scope, nfsdfs, &h);
   migrate::NfsdcldWrite w;

@@ -165,6 +165,17 @@ Status Daemon::OpenStore() {
   // Fail closed: the records cannot be trusted, so nobody may reclaim. The
   // damaged file is kept for inspection, never overwritten. kCorrupt is only
   // ever a file of ours (Store::Open): what is not ours is never moved.
+  // Nor is it moved while another scope's helper uses it: that helper would
+  // go on writing into the file set aside.
+  Status alone = db_lock_->TryExclusive();
+  if (!alone.ok()) {
+    LOG_ERROR("%s", s.ToString().c_str());
+    return Status::Invalid(
+        s.message() + "; " + alone.message() +
+        ", so it is not set aside under it: stop every nfsd-helper of this "
+        "database, then start them again (the first sets it aside; no "
+        "client may reclaim meanwhile)");
+  }
   std::string aside = opts_.db + ".corrupt-" + IsoTime(time(nullptr));
   LOG_ERROR("%s", s.ToString().c_str());
   for (const char* suffix : {"", "-wal", "-shm"}) {
@@ -179,6 +190,7 @@ Status Daemon::OpenStore() {
   opts_.nfsdcld_db = opts_.nfsdcltrack_db = migrate::kNone;
   Status synced = SyncDir(DirName(opts_.db));
   if (!synced.ok()) return synced;
+  db_lock_->Share();
   LOG_ERROR("the damaged database was moved to %s; starting an empty one: "
             "no client can reclaim state at the next server start, and "
             "clients of the running server instance are refused until it "
@@ -221,6 +233,8 @@ Status Daemon::Init() {
   if (s.ok()) s = EnsurePrivateDir(DirName(opts_.db));
   if (s.ok())
     s = store::ScopeLock::Acquire(opts_.db, opts_.scope, geteuid(), &lock_);
+  if (s.ok())
+    s = store::DatabaseLock::AcquireShared(opts_.db, geteuid(), &db_lock_);
   if (s.ok()) s = OpenStore();
   if (s.ok())
     migrate::ImportAtFirstStart(store_.get(), opts_.scope, opts_.nfsdcld_db,

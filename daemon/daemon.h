@@ -169,6 +169,8 @@ class Daemon : public control::Host {
   control::DaemonInfo info_;
   // Held from Init() to the end: no other helper serves this scope.
   std::unique_ptr<store::ScopeLock> lock_;
+  // Shared with every other helper of the database (store/scope_lock.h).
+  std::unique_ptr<store::DatabaseLock> db_lock_;
   std::unique_ptr<store::Store> store_;
   store::ScopeRow row_;
   ScopeStats stats_;  // of row_, as of the last commit

@@ -68,6 +68,48 @@ class ScopeLock {
   std::string path_;
 };
 
+// DatabaseLock: the helpers of one database, whatever their scope.
+//
+// Rationale. A helper that finds its database damaged sets the file aside
+// and starts an empty one (Daemon::OpenStore). With another scope's helper
+// running on the same file, that would pull the database out from under it:
+// it would go on writing into the file set aside, and its acknowledged
+// records would be missing from the new one. So every helper holds a shared
+// lock on DB.lock for its whole life, and only a helper that can make it
+// exclusive (no other helper uses the database) may set the file aside; the
+// others refuse to start, fail closed, and say which helpers to stop.
+// helper-ctl export-nfsdcld --retire, which moves the database aside too,
+// takes it exclusive for the same reason.
+//
+// Same kind of lock and file as ScopeLock (an OFD lock on a 0600 regular
+// file of the daemon's uid beside the database, never removed). A scope
+// name is never empty, so DB.lock is no scope's lock file.
+class DatabaseLock {
+ public:
+  static std::string PathFor(const std::string& db);
+
+  // Takes the shared lock, waiting for a holder of the exclusive one (which
+  // holds it only while it moves a damaged database aside). Errors as
+  // ScopeLock::Acquire's.
+  static Status AcquireShared(const std::string& db, uid_t euid,
+                              std::unique_ptr<DatabaseLock>* out);
+  // Makes the lock exclusive without waiting: kInvalid, naming the lock
+  // file, while another helper holds it shared.
+  Status TryExclusive();
+  // Makes it shared again.
+  void Share();
+
+  ~DatabaseLock();
+  DatabaseLock(const DatabaseLock&) = delete;
+  DatabaseLock& operator=(const DatabaseLock&) = delete;
+
+ private:
+  DatabaseLock(int fd, std::string db, std::string path)
+      : fd_(fd), db_(std::move(db)), path_(std::move(path)) {}
+  int fd_;
+  std::string db_, path_;
+};
+
 }  // namespace nfsdh::store
 
 #endif  // DAEMON_STORE_SCOPE_LOCK_H_

@@ -51,6 +51,35 @@ TEST_CASE("a scope is locked by one holder at a time, and other scopes are free"
   CHECK(ScopeLock::Acquire(db, "default", geteuid(), &again).ok());
 }
 
+TEST_CASE("the database lock: shared by every helper, exclusive only alone",
+          "[store][lock]") {
+  TempDir t;
+  std::string db = t.path + "/s.sqlite";
+  std::unique_ptr<DatabaseLock> a, b;
+  REQUIRE(DatabaseLock::AcquireShared(db, geteuid(), &a).ok());
+  REQUIRE(DatabaseLock::AcquireShared(db, geteuid(), &b).ok());
+  struct stat st;
+  REQUIRE(stat(DatabaseLock::PathFor(db).c_str(), &st) == 0);
+  CHECK(DatabaseLock::PathFor(db) == db + ".lock");
+  CHECK((st.st_mode & 07777) == 0600);
+  // Two holders: neither may take it alone.
+  Status s = a->TryExclusive();
+  CHECK(s.code() == Status::Code::kInvalid);
+  CHECK(s.message().find(db + ".lock") != std::string::npos);
+  CHECK(b->TryExclusive().code() == Status::Code::kInvalid);
+  // Alone, it may; shared again, another may join.
+  b.reset();
+  CHECK(a->TryExclusive().ok());
+  a->Share();
+  REQUIRE(DatabaseLock::AcquireShared(db, geteuid(), &b).ok());
+  CHECK(a->TryExclusive().code() == Status::Code::kInvalid);
+  // A link is refused, as for the scope locks.
+  std::unique_ptr<DatabaseLock> l;
+  REQUIRE(symlink("/nonexistent", (t.path + "/x.sqlite.lock").c_str()) == 0);
+  CHECK(DatabaseLock::AcquireShared(t.path + "/x.sqlite", geteuid(), &l)
+            .code() == Status::Code::kInvalid);
+}
+
 TEST_CASE("a lock file that is a link, or another user's, is refused",
           "[store][lock]") {
   TempDir t;

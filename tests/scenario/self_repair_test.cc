@@ -90,6 +90,49 @@ TEST_CASE("damage found while serving is answered -EIO and the helper "
   n.StopHelper();
 }
 
+TEST_CASE("a damaged database is not set aside while another scope's helper "
+          "uses it",
+          "[scenario][self-repair]") {
+  TempDir t;
+  std::string db = t.path() + "/state/state.sqlite";
+  Node a(t.path() + "/nfsd-a", db, "a");
+  a.StartHelper();
+  REQUIRE(a.k().StartInstance(1000).ok());
+  REQUIRE(a.k().EstablishState("A", "", Minor::kV41).ok());
+  // The disk goes bad while helper a, between transactions, has not met it.
+  DamageTable(db, "v4clients");
+  const std::string before = Contents(db);
+
+  // Helper b starts on another scope of the same database: it must not
+  // move the file from under helper a.
+  std::vector<std::string> argv = {
+      NFSD_HELPER_BIN, "--foreground", "--cld-pipe", "none",
+      "--nfsdcld-db", "none", "--nfsdcltrack-db", "none",
+      "--nfsdfs", t.path() + "/nfsd-b-none", "--db", db, "--scope", "b",
+      "--ctl-socket", t.path() + "/b.sock"};
+  nfsdsim::Process p;
+  REQUIRE(p.Start(argv));
+  auto st = p.Wait(kStepTimeout);
+  REQUIRE(st);  // one that serves instead is killed by ~Process
+  REQUIRE(p.WaitForStderrEnd(kStepTimeout));
+  INFO(p.Stderr());
+  CHECK(st->exited);
+  CHECK(st->code == 1);
+  CHECK(p.Stderr().find("another nfsd-helper") != std::string::npos);
+  CHECK(p.Stderr().find("stop every nfsd-helper of this database") !=
+        std::string::npos);
+  CHECK(Matches(db + ".corrupt-*") == 0);
+  CHECK(Contents(db) == before);
+  CHECK(a.HelperRunning());
+  a.KillHelper();
+
+  // Alone, a helper sets it aside as before.
+  a.StartHelper();
+  CHECK(a.WaitForLog("moved to"));
+  CHECK(Matches(db + ".corrupt-*") >= 1);
+  a.StopHelper();
+}
+
 TEST_CASE("a file that is not an nfsd-helper database is refused and left "
           "untouched, damaged or not",
           "[scenario][self-repair]") {
