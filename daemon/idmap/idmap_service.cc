@@ -212,7 +212,12 @@ void IdmapService::ReadChannel(Channel& c) {
       return;
     }
     c.partial.append(buf, static_cast<size_t>(n));
-    if (c.partial.back() != '\n') {
+    // A cache channel's read returns one upcall, or as much of it as the
+    // buffer holds (sunrpc's cache_read): only a read that filled the
+    // buffer may go on in the next one. A shorter read without its newline
+    // is a whole upcall the kernel never sends, and is dropped alone, never
+    // joined to the upcall that follows.
+    if (c.partial.back() != '\n' && static_cast<size_t>(n) == sizeof buf) {
       if (c.partial.size() > 2 * kReadBuffer) {
         LOG_ERROR("idmap: %s: dropped %zu bytes that never ended in a "
                   "newline",
@@ -225,6 +230,13 @@ void IdmapService::ReadChannel(Channel& c) {
     std::string line = std::move(c.partial);
     c.partial.clear();
     ++c.stats.requests;
+    if (line.back() != '\n') {
+      LOG_ERROR("idmap: %s: dropped an upcall without its newline: \"%s\"",
+                DirectionName(c.direction),
+                nfsdfs::EscapeForLog(line).c_str());
+      ++c.stats.errors;
+      continue;
+    }
     auto job = std::make_shared<Job>();
     std::string error;
     if (!ParseUpcall(c.direction, line, &job->upcall, &error)) {

@@ -163,6 +163,20 @@ TEST_CASE("idmap: users and groups map both ways, unknown ones as nfsd wants",
   n.node->StopHelper();
 }
 
+TEST_CASE("idmap: an upcall without its newline is dropped alone, not "
+          "joined to the next one",
+          "[idmap][scenario]") {
+  IdmapNode n;
+  n.Start();
+  n.idmap.RawUpcall(IdmapCache::kIdToName, "* user 0");
+  n.idmap.RawUpcall(IdmapCache::kNameToId, "* user");
+  // The upcalls that follow are answered as if the others were not there.
+  CHECK(n.Ask(IdmapCache::kIdToName, "user", "0").value == At("root"));
+  CHECK(n.Ask(IdmapCache::kNameToId, "user", At("root")).value == "0");
+  CHECK(n.node->WaitForLog("dropped an upcall without its newline"));
+  n.node->StopHelper();
+}
+
 TEST_CASE("idmap: no thread of the serving helper holds a capability",
           "[scenario][idmap][privileges]") {
   IdmapNode n;

@@ -400,6 +400,22 @@ IdmapTicket CacheChannelSim::Upcall(IdmapCache c, const std::string& authname,
   return t;
 }
 
+void CacheChannelSim::RawUpcall(IdmapCache c, const std::string& line) {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lk(im.mu);
+  Impl::Request r;
+  r.cache = c;
+  r.line = line;
+  r.key = "\n raw upcall";  // no downcall's key
+  r.queued = Clock::now();
+  uint64_t id = im.next_id++;
+  im.requests[id] = std::move(r);
+  im.unread[Index(c)].push_back(id);
+  ++im.stats[Index(c)].upcalls;
+  ++im.stats[Index(c)].pending;
+  im.NotifyLocked(c);
+}
+
 std::optional<Downcall> CacheChannelSim::Await(
     const IdmapTicket& t, std::chrono::milliseconds timeout) {
   Impl& im = *impl_;

@@ -83,6 +83,10 @@ class CacheChannelSim {
   // idtoname_request/nametoid_request write it.
   IdmapTicket Upcall(IdmapCache c, const std::string& authname,
                      const std::string& type, const std::string& key);
+  // Queues `line` exactly as given, as one upcall that no downcall answers:
+  // what the kernel never sends (an upcall without its newline, say), to
+  // see that the helper keeps it apart from the upcalls around it.
+  void RawUpcall(IdmapCache c, const std::string& line);
   // Waits for the downcall answering `t`.
   std::optional<Downcall> Await(const IdmapTicket& t,
                                 std::chrono::milliseconds timeout);
