@@ -19,6 +19,8 @@
 #    and nfsdcld starts again.
 # 5. `systemctl restart nfs-server`: nfsdcld is the tracker and all three
 #    clients reclaim again.
+# 6. `dpkg --purge`: the state directory and the nfs.conf.d file are gone,
+#    and nfsdcld still serves.
 # See tests/vm/README.md.
 here=$(dirname "$0")
 TRACKER_MODE=cld
@@ -197,4 +199,14 @@ fi
 restart 3
 chosen 3 nfsdcld.service
 reclaimed 3
+
+# --- 6. purge: nothing of the helper is left, nfsdcld keeps serving ------------
+if dpkg --purge nfsd-helper >"$R/dpkg-purge.log" 2>&1; then
+	pass dpkg-purge "$(dpkg-query -W -f='${db:Status-Status}' nfsd-helper 2>&1)"
+else
+	fail dpkg-purge "$(tail -5 "$R/dpkg-purge.log" | tr '\n' '|')"
+fi
+check purged "no state directory, no nfs.conf.d file" \
+	bash -c "[ ! -e /var/lib/nfs/nfsd-helper ] && [ ! -e /etc/nfs.conf.d/nfsd-helper.conf ]"
+check nfsdcld-after-purge "nfsdcld.service still active, holding the pipe" holds_pipe nfsdcld.service
 finish
