@@ -18,27 +18,6 @@
 namespace scenario {
 namespace {
 
-// Runs the helper with `args` (after the test defaults) and expects it to
-// refuse to start: exit status 1. Returns what it wrote.
-std::string ExpectNoStart(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {NFSD_HELPER_BIN, "--foreground",
-                                   "--cld-pipe",    "none",
-                                   "--nfsdcld-db",  "none",
-                                   "--nfsdcltrack-db", "none"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  nfsdsim::Process p;
-  REQUIRE(p.Start(argv));
-  auto st = p.Wait(kStepTimeout);
-  // A helper that serves instead of refusing is killed by ~Process.
-  REQUIRE(st);
-  REQUIRE(p.WaitForStderrEnd(kStepTimeout));
-  INFO(p.Stderr());
-  CHECK(st->exited);
-  CHECK(st->code == 1);
-  CHECK(p.Stderr().find("cannot start") != std::string::npos);
-  return p.Stderr();
-}
-
 TEST_CASE("a second helper on the same database and scope is refused, and "
           "names the helper that serves it",
           "[scenario][lock]") {

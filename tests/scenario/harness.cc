@@ -214,4 +214,24 @@ std::set<std::string> Ids(const std::map<std::string, std::string>& allow) {
   return ids;
 }
 
+std::string ExpectNoStart(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {NFSD_HELPER_BIN, "--foreground",
+                                   "--cld-pipe",    "none",
+                                   "--nfsdcld-db",  "none",
+                                   "--nfsdcltrack-db", "none"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  nfsdsim::Process p;
+  REQUIRE(p.Start(argv));
+  auto st = p.Wait(kStepTimeout);
+  // A helper that serves instead of refusing is killed by ~Process.
+  REQUIRE(st);
+  REQUIRE(p.WaitForStderrEnd(kStepTimeout));
+  INFO(p.Stderr());
+  CHECK(st->exited);
+  CHECK(st->code == 1);
+  CHECK(p.Stderr().find("cannot start") != std::string::npos);
+  return p.Stderr();
+}
+
+
 }  // namespace scenario

@@ -94,6 +94,11 @@ nfsdsim::Ticket SubmitCreate(nfsdsim::SimKernel& k, int64_t instance,
 // A 32-byte principal hash made from a short tag.
 std::string Hash(const std::string& tag);
 
+// Runs nfsd-helper with `args` after the test defaults (--foreground, no cld
+// pipe, no import) and expects it to refuse to start: exit status 1 and
+// "cannot start". Returns what it wrote on stderr.
+std::string ExpectNoStart(const std::vector<std::string>& args);
+
 // Keys of an allow set.
 std::set<std::string> Ids(const std::map<std::string, std::string>& allow);
 

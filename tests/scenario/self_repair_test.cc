@@ -105,21 +105,11 @@ TEST_CASE("a damaged database is not set aside while another scope's helper "
 
   // Helper b starts on another scope of the same database: it must not
   // move the file from under helper a.
-  std::vector<std::string> argv = {
-      NFSD_HELPER_BIN, "--foreground", "--cld-pipe", "none",
-      "--nfsdcld-db", "none", "--nfsdcltrack-db", "none",
-      "--nfsdfs", t.path() + "/nfsd-b-none", "--db", db, "--scope", "b",
-      "--ctl-socket", t.path() + "/b.sock"};
-  nfsdsim::Process p;
-  REQUIRE(p.Start(argv));
-  auto st = p.Wait(kStepTimeout);
-  REQUIRE(st);  // one that serves instead is killed by ~Process
-  REQUIRE(p.WaitForStderrEnd(kStepTimeout));
-  INFO(p.Stderr());
-  CHECK(st->exited);
-  CHECK(st->code == 1);
-  CHECK(p.Stderr().find("another nfsd-helper") != std::string::npos);
-  CHECK(p.Stderr().find("stop every nfsd-helper of this database") !=
+  std::string err = ExpectNoStart({"--nfsdfs", t.path() + "/nfsd-b-none",
+                                   "--db", db, "--scope", "b", "--ctl-socket",
+                                   t.path() + "/b.sock"});
+  CHECK(err.find("another nfsd-helper") != std::string::npos);
+  CHECK(err.find("stop every nfsd-helper of this database") !=
         std::string::npos);
   CHECK(Matches(db + ".corrupt-*") == 0);
   CHECK(Contents(db) == before);
