@@ -12,7 +12,7 @@
 // When nfsd-helper runs on the same database, the import goes through it
 // (CTL_IMPORT, records in pages), so that its view of the scope it serves
 // stays right; otherwise helper-ctl writes the database itself
-// (transfer::Importer, synchronous=FULL). Either way the file is streamed;
+// (through a tracker::Transaction, as the daemon would; synchronous=FULL). Either way the file is streamed;
 // only the daemon stages the records in memory until the commit.
 #include <sys/stat.h>
 
@@ -31,7 +31,7 @@
 #include "ctl/verbs.h"
 #include "daemon/options.h"
 #include "daemon/store/store.h"
-#include "daemon/transfer/importer.h"
+#include "daemon/tracker/tracker.h"
 #include "daemon/util/fs.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -80,15 +80,17 @@ bool ViaDatabase(const std::string& db, const std::string& scope,
                     ": " + s.ToString();
     return false;
   }
-  transfer::Importer imp(st.get(), scope, time(nullptr));
-  s = imp.Begin();
-  if (!s.ok()) {
-    fail->message = "import failed: " + s.ToString() + "; nothing imported";
+  tracker::Tracker records(st.get(), scope);
+  tracker::Transaction t(&records, time(nullptr));
+  tracker::Transaction::ImportTarget target;
+  if (!t.PlanImport(scope, &target)) {
+    fail->message =
+        "import failed: " + t.failure().ToString() + "; nothing imported";
     return false;
   }
-  if (imp.verdict() == recovery::ImportVerdict::kRefused) {
+  if (target.plan.verdict == recovery::ImportVerdict::kRefused) {
     fail->message = "refusing to import into scope " + scope + ": " +
-                    imp.refusal() + "; nothing imported";
+                    target.refusal + "; nothing imported";
     fail->refused = true;
     return false;
   }
@@ -102,21 +104,21 @@ bool ViaDatabase(const std::string& db, const std::string& scope,
     }
     if (end) break;
     ++sum->records;
-    s = imp.Add(c.id, c.princhash, c.minor);
-    if (!s.ok()) {
-      fail->message = "import failed: " + s.ToString() + "; nothing imported";
+    bool inserted = false;
+    if (!t.Import(target, c.id, c.princhash, c.minor, &inserted)) {
+      fail->message =
+          "import failed: " + t.failure().ToString() + "; nothing imported";
       return false;
     }
+    ++(inserted ? sum->imported : sum->kept);
   }
-  s = imp.Commit();
+  s = t.Commit();
   if (!s.ok()) {
     fail->message = "import failed: " + s.ToString() + "; nothing imported";
     return false;
   }
-  sum->imported = imp.imported();
-  sum->kept = imp.kept();
-  sum->fresh = imp.verdict() == recovery::ImportVerdict::kFresh;
-  sum->stamp = imp.stamp();
+  sum->fresh = target.plan.verdict == recovery::ImportVerdict::kFresh;
+  sum->stamp = target.plan.stamp;
   return true;
 }
 

@@ -20,6 +20,7 @@
 #include "daemon/util/log.h"
 #include "daemon/util/netns.h"
 #include "daemon/util/privileges.h"
+#include "nfsdfs-proto/message.h"
 #include "nfsdfs-proto/qword.h"
 
 namespace nfsdh {
@@ -51,12 +52,6 @@ int64_t MonotonicSeconds() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec;
-}
-
-int64_t MonotonicNanos() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 // Reads the first byte of `path` into *c: 0, or the errno of what failed
@@ -110,11 +105,14 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
     idmap_ = std::make_unique<idmap::IdmapService>(
         idmap::ServiceOptionsFrom(opts_));
   }
-  for (const ChannelEntry* e : kChannelTable) {
+  // The four files, in the order a batch handles them.
+  for (batch::Protocol p :
+       {batch::Protocol::kAllowClient, batch::Protocol::kCreateClient,
+        batch::Protocol::kExpireClient, batch::Protocol::kGraceDone}) {
     if (opts_.nfsdfs == kNone) break;
     ChannelState c;
-    c.entry = e;
-    c.path = opts_.nfsdfs + "/" + nfsdfs::ChannelFileName(e->channel);
+    c.ep.protocol = p;
+    c.path = opts_.nfsdfs + "/" + batch::ProtocolName(p);
     channels_.push_back(std::move(c));
   }
 }
@@ -199,19 +197,6 @@ Status Daemon::OpenStore() {
   return store::Store::Open(opts_.db, store::Store::Mode::kReadWrite, &store_);
 }
 
-Status Daemon::LoadScope() {
-  std::optional<store::ScopeRow> row;
-  Status s = store_->GetScope(opts_.scope, &row);
-  if (!s.ok()) return s;
-  if (row) {
-    row_ = *row;
-  } else {
-    row_ = store::ScopeRow();
-    row_.name = opts_.scope;
-  }
-  return Status::Ok();
-}
-
 Status Daemon::Init() {
   int64_t seconds = callout::Callout::kDefaultTimeoutSeconds;
   if (!opts_.ha_callout.empty() && opts_.ha_callout[0] != '/')
@@ -239,9 +224,12 @@ Status Daemon::Init() {
   if (s.ok())
     migrate::ImportAtFirstStart(store_.get(), opts_.scope, opts_.nfsdcld_db,
                                 opts_.nfsdcltrack_db, time(nullptr));
-  if (s.ok()) s = LoadScope();
-  if (s.ok()) s = LoadGraceMarker();
-  if (s.ok()) s = store_->CountClients(opts_.scope, &stats_.clients);
+  if (s.ok()) {
+    tracker_ = std::make_unique<tracker::Tracker>(store_.get(), opts_.scope);
+    s = tracker_->Load();
+  }
+  if (s.ok())
+    s = tracker_->OpenPending(store::PendingStepsPath(opts_.db, opts_.scope));
   if (s.ok() && idmap_) s = idmap_->Init();
   if (!s.ok()) return s;
   if (opts_.ha_callout.empty()) {
@@ -252,9 +240,39 @@ Status Daemon::Init() {
                   static_cast<long long>(left));
   }
   store_->SetBusyTimeout(kLoopBusyTimeoutMs);
-  recovery::ScopeState st = ToScopeState(row_);
+  // Events go into the outbox whenever a callout is configured, even if
+  // its runner cannot start: the next start runs them.
+  tracker_->set_callouts(!opts_.ha_callout.empty(), [this](int64_t n) {
+    // Without a running callout the events wait in the outbox for the
+    // next start. Otherwise it is told after the replies of the batch (or
+    // procedure) that committed them: starting its child is no reason to
+    // make nfsd wait.
+    if (!callout_) return;
+    callouts_to_kick_ += n;
+    if (kick_scheduled_) return;
+    struct timeval zero = {0, 0};
+    if (event_base_once(base_, -1, EV_TIMEOUT, OnKickCallout, this, &zero) ==
+        0)
+      kick_scheduled_ = true;
+    else
+      OnKickCallout(-1, 0, this);
+  });
+  runner_ = std::make_unique<batch::Runner>(tracker_.get());
+  if (crash_point_ != CrashPoint::kNone) {
+    runner_->set_commit_hooks(
+        [this] {
+          if (++batches_ == crash_at_ &&
+              crash_point_ == CrashPoint::kBeforeCommit)
+            raise(SIGKILL);
+        },
+        [this] {
+          if (batches_ == crash_at_ && crash_point_ == CrashPoint::kAfterCommit)
+            raise(SIGKILL);
+        });
+  }
+  recovery::ScopeState st = tracker_->state();
   LOG_INFO("database %s, scope %s: %s%s", opts_.db.c_str(),
-           opts_.scope.c_str(), DescribeInstance(st.current()).c_str(),
+           opts_.scope.c_str(), tracker::DescribeInstance(st.current()).c_str(),
            st.in_grace() ? " (in grace)" : "");
   return Status::Ok();
 }
@@ -264,9 +282,9 @@ void Daemon::CloseChannel(ChannelState& c) {
     event_free(c.ev);
     c.ev = nullptr;
   }
-  if (c.fd >= 0) {
-    close(c.fd);
-    c.fd = -1;
+  if (c.ep.fd >= 0) {
+    close(c.ep.fd);
+    c.ep.fd = -1;
   }
   c.discarding = false;
 }
@@ -274,7 +292,7 @@ void Daemon::CloseChannel(ChannelState& c) {
 bool Daemon::OpenChannels() {
   bool all = true;
   for (auto& c : channels_) {
-    if (c.fd >= 0) continue;
+    if (c.ep.fd >= 0) continue;
     int fd = open(c.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       all = false;
@@ -294,7 +312,7 @@ bool Daemon::OpenChannels() {
       }
       continue;
     }
-    c.fd = fd;
+    c.ep.fd = fd;
     c.warned_missing = false;
     c.ev = event_new(base_, fd, EV_READ | EV_PERSIST, OnReadable, this);
     event_add(c.ev, nullptr);
@@ -311,7 +329,7 @@ std::string Daemon::Served() const {
 
 void Daemon::MaybeReady() {
   for (const auto& c : channels_) {
-    if (c.fd < 0) {
+    if (c.ep.fd < 0) {
       sd_notifyf(0, "STATUS=waiting for %s", c.path.c_str());
       return;
     }
@@ -335,8 +353,8 @@ void Daemon::Drain(std::vector<Request>* out) {
   char buf[kReadBuffer];
   for (size_t i = 0; i < channels_.size(); ++i) {
     ChannelState& c = channels_[i];
-    while (c.fd >= 0 && out->size() < kMaxBatch) {
-      ssize_t n = read(c.fd, buf, sizeof buf);
+    while (c.ep.fd >= 0 && out->size() < kMaxBatch) {
+      ssize_t n = read(c.ep.fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n == 0) {  // nothing pending, not even the rest of a request
         c.discarding = false;
@@ -371,108 +389,59 @@ void Daemon::DrainCld(std::vector<Request>* out) {
   for (std::string& m : msgs) out->push_back({kCld, std::move(m), false});
 }
 
-void Daemon::RunBatch(const std::vector<Request>& reqs) {
-  store::ScopeRow before = row_;
-  ScopeStats stats_before = stats_;
-  const int64_t begun_ns = MonotonicNanos();
-  Status s = store_->Begin();
-  Batch batch(store_.get(), &row_, &stats_,
-              static_cast<int64_t>(time(nullptr)));
-  // Events go into the outbox whenever a callout is configured, even if
-  // its runner could not start: the next start runs them.
-  batch.set_track_changes(!opts_.ha_callout.empty());
-  if (!s.ok()) batch.Fail(s);
-  // What nfsd did that the database missed (an unrecorded start, a grace
-  // end) comes first, so that a GraceStart in this batch sees it; if it
-  // cannot be recorded the whole batch fails.
-  bool settling = !pending_.empty() && !batch.failed() && Settle(batch);
-  for (const Request& r : reqs) {
-    if (r.channel == kCld) {
-      HandleCldMessage(batch, cld_->fd(), r.line, &cld_->counters());
-      continue;
-    }
-    ChannelState& c = channels_[r.channel];
-    if (r.overlong) {
-      ++c.counters.requests;
-      nfsdfs::ParseError err;
-      err.seq = nfsdfs::PeekSeq(r.line);
-      err.reason = "longer than the " + std::to_string(kReadBuffer) +
-                   "-byte read buffer; the rest of it is discarded";
-      batch.Malformed(c.fd, c.entry->channel, r.line, err, &c.counters);
-      continue;
-    }
-    LOG_DEBUG("%s: %s", nfsdfs::ChannelFileName(c.entry->channel),
-              nfsdfs::EscapeForLog(r.line).c_str());
-    c.entry->handle(batch, c.fd, r.line, &c.counters);
+void Daemon::RunBatch(std::vector<Request> reqs) {
+  std::vector<batch::Upcall> upcalls;
+  upcalls.reserve(reqs.size());
+  for (Request& r : reqs) {
+    batch::Endpoint* ep =
+        r.channel == kCld ? &cld_ep_ : &channels_[r.channel].ep;
+    upcalls.push_back({ep, std::move(r.line), r.overlong});
   }
-  bool committed = false;
-  ++batches_;
-  bool crash_here = crash_at_ == batches_;
-  if (crash_here && crash_point_ == CrashPoint::kBeforeCommit) raise(SIGKILL);
-  if (!batch.failed()) {
-    s = store_->Commit();
-    if (crash_here && crash_point_ == CrashPoint::kAfterCommit) raise(SIGKILL);
-    if (s.ok())
-      committed = true;
-    else
-      batch.Fail(s);
-  } else if (store_->in_transaction()) {
-    store_->Rollback();
-  }
-  if (committed) {
-    // BEGIN to COMMIT returning: the handlers' statements and the fsync.
-    int64_t ns = MonotonicNanos() - begun_ns;
-    batch_stats_.Committed(
-        reqs.size(), static_cast<uint64_t>(std::max<int64_t>(ns, 0)) / 1000);
-  } else {
-    ++batch_stats_.rolled_back;
-  }
-  if (committed && settling) {
-    pending_.clear();
-    SavePending();
+  if (cld_) cld_ep_.fd = cld_->fd();
+  batch::Runner::Result res =
+      runner_->Run(upcalls, static_cast<int64_t>(time(nullptr)));
+  if (!res.committed) errors_.Record(res.failure, time(nullptr));
+  // What nfsd did that the database missed is retried on a timer, each
+  // time later, until a batch records it.
+  if (tracker_->pending().empty()) {
     grace_retry_delay_ = 1;
-  }
-  if (!committed) {
-    row_ = before;
-    stats_ = stats_before;
-    errors_.Record(batch.failure(), batch.now());
-    LOG_ERROR("storage failure, %zu request(s) answered -EIO: %s",
-              reqs.size(), batch.failure().ToString().c_str());
-  }
-  if (TracksKernelGrace()) NoteUnrecorded(batch, committed);
-  if (!committed && !pending_.empty()) {
+  } else if (!res.committed) {
     grace_retry_at_ = MonotonicSeconds() + grace_retry_delay_;
     grace_retry_delay_ =
         std::min(2 * grace_retry_delay_, kMaxGraceRetrySeconds);
   }
-  LOG_DEBUG("batch of %zu request(s) %s", reqs.size(),
-            committed ? "committed in one transaction" : "rolled back");
-  batch.Finish(committed);
-  if (!committed && batch.failure().code() == Status::Code::kCorrupt) {
+  if (!res.committed && res.failure.code() == Status::Code::kCorrupt) {
     // Every later transaction would fail the same way, and the records can
-    // no longer be trusted. The replies above are all -EIO; exit so that
-    // the restart (Restart=on-failure) takes the fail-closed start: the
+    // no longer be trusted. The replies were all -EIO; exit so that the
+    // restart (Restart=on-failure) takes the fail-closed start: the
     // damaged file moved aside, an empty one, no client allowed to reclaim.
     LOG_ERROR("the database %s is damaged: %s; exiting, so that the next "
               "start moves it aside and starts an empty one (no client can "
               "reclaim then)",
-              opts_.db.c_str(), batch.failure().message().c_str());
+              opts_.db.c_str(), res.failure.message().c_str());
     sd_notifyf(0, "STATUS=the database %s is damaged; exiting",
                opts_.db.c_str());
     exit_code_ = 1;
     event_base_loopbreak(base_);
-    return;
   }
-  if (committed && callout_ && batch.callouts_queued() > 0)
-    callout_->Kick(batch.callouts_queued());
+}
+
+void Daemon::OnKickCallout(int, short, void* arg) {
+  auto* d = static_cast<Daemon*>(arg);
+  int64_t n = d->callouts_to_kick_;
+  d->callouts_to_kick_ = 0;
+  d->kick_scheduled_ = false;
+  if (d->callout_ && n > 0) d->callout_->Kick(n);
 }
 
 void Daemon::CheckKernelGrace(bool at_once) {
-  recovery::ScopeState st = ToScopeState(row_);
+  recovery::ScopeState st = tracker_->state();
+  const std::vector<recovery::PendingStep>& pending = tracker_->pending();
   // The kernel's instance: the one in grace in the database, or one whose
   // start the database missed.
-  bool unrecorded = !pending_.empty() && pending_.back().start;
-  std::optional<PendingOp> end = recovery::KernelGraceEnd(st, pending_);
+  bool unrecorded = !pending.empty() && pending.back().start;
+  std::optional<recovery::PendingStep> end =
+      recovery::KernelGraceEnd(st, pending);
   if (!end || opts_.nfsdfs == kNone) {
     kernel_grace_ended_since_ = 0;
     return;
@@ -506,111 +475,16 @@ void Daemon::CheckKernelGrace(bool at_once) {
   LOG_WARNING("scope %s: %s says nfsd has ended its grace period, but the "
               "database still has %s in grace (a GraceDone upcall that "
               "failed or never reached nfsd-helper); recording the end now",
-              row_.name.c_str(), path.c_str(),
+              opts_.scope.c_str(), path.c_str(),
               unrecorded ? "the instance whose start it missed"
-                         : DescribeInstance(st.new_boot_time).c_str());
-  AddPending(*end);
+                         : tracker::DescribeInstance(st.new_boot_time).c_str());
+  tracker_->AddPending(*end);
   grace_retry_at_ = 0;
 }
 
-std::string Daemon::GraceMarkerPath() const {
-  return store::PendingStepsPath(opts_.db, opts_.scope);
-}
-
-bool Daemon::GraceEndPending() const {
-  return !pending_.empty() && !pending_.back().start;
-}
-
-void Daemon::AddPending(const PendingOp& op) {
-  if (!op.start && GraceEndPending()) return;  // already pending
-  // Two starts with no grace end between them are one restart during
-  // grace: the start rules give the same records either way.
-  if (op.start && !pending_.empty() && pending_.back().start) return;
-  pending_.push_back(op);
-  SavePending();
-}
-
-void Daemon::SavePending() {
-  Status s;
-  if (pending_.empty()) {
-    s = RemoveDurably(GraceMarkerPath());
-  } else {
-    s = WriteFileDurably(GraceMarkerPath(),
-                         store::FormatPendingSteps(pending_));
-  }
-  if (!s.ok()) {
-    LOG_ERROR("scope %s: cannot keep what nfsd did and the database missed "
-              "on disk (%s): if nfsd-helper stops before it is recorded, the "
-              "next one may not know of it",
-              opts_.scope.c_str(), s.ToString().c_str());
-  }
-}
-
-void Daemon::NoteUnrecorded(const Batch& batch, bool committed) {
-  // nfsd ends the grace period whatever GraceDone gets back, and a cld
-  // GraceStart that failed leaves it running an instance without an allow
-  // list (it falls back to Check upcalls).
-  if (batch.start_attempted() && (!committed || !batch.start_recorded())) {
-    AddPending(PendingOp{true, std::nullopt});
-    LOG_ERROR("scope %s: nfsd runs a server instance whose start this "
-              "database could not record; it is recorded before anything "
-              "else, and every upcall is answered -EIO until then",
-              opts_.scope.c_str());
-  }
-  if (batch.grace_end_attempt() && !committed) {
-    bool unrecorded = !pending_.empty() && pending_.back().start;
-    std::optional<int64_t> instance;
-    if (!unrecorded) instance = *batch.grace_end_attempt();
-    if (unrecorded || *instance != 0) {
-      AddPending(PendingOp{false, instance});
-      LOG_ERROR("scope %s: nfsd ends the grace period of %s whatever its "
-                "GraceDone upcall is answered; until the end is recorded "
-                "every upcall is answered -EIO and no client may reclaim; "
-                "retrying",
-                opts_.scope.c_str(),
-                unrecorded ? "the instance whose start was not recorded"
-                           : DescribeInstance(instance).c_str());
-    }
-  }
-}
-
-bool Daemon::Settle(Batch& batch) {
-  std::optional<int64_t> started;
-  for (const PendingOp& op : pending_) {
-    if (op.start) {
-      started = AdoptUnrecordedStart(batch);
-      if (!started) return false;
-      continue;
-    }
-    std::optional<int64_t> target = op.instance ? op.instance : started;
-    recovery::ScopeState st = ToScopeState(row_);
-    if (!target || st.new_boot_time != target) {
-      LOG_INFO("scope %s: the grace end of %s is no longer pending (%s%s)",
-               row_.name.c_str(), DescribeInstance(target).c_str(),
-               DescribeInstance(st.current()).c_str(),
-               st.in_grace() ? ", in grace" : "");
-      continue;
-    }
-    if (!EndGrace(batch, *target, "recorded after nfsd ended it"))
-      return false;
-  }
-  return !batch.failed();
-}
-
-Status Daemon::LoadGraceMarker() {
-  std::vector<PendingOp> ops;
-  Status s = store::ReadPendingSteps(GraceMarkerPath(), &ops);
-  if (!s.ok() || ops.empty()) return s;
-  pending_ = ops;
-  LOG_WARNING("scope %s: the previous nfsd-helper could not record what "
-              "nfsd did (%s: %zu step(s)); recording it before anything "
-              "else",
-              opts_.scope.c_str(), GraceMarkerPath().c_str(), ops.size());
-  return Status::Ok();
-}
-
 void Daemon::SettleGrace() {
-  if (pending_.empty() || MonotonicSeconds() < grace_retry_at_) return;
+  if (tracker_->pending().empty() || MonotonicSeconds() < grace_retry_at_)
+    return;
   RunBatch({});
 }
 
@@ -624,23 +498,19 @@ std::vector<control::ChannelInfo> Daemon::Channels() {
   std::vector<control::ChannelInfo> out;
   for (const ChannelState& c : channels_) {
     control::ChannelInfo info;
-    info.name = nfsdfs::ChannelFileName(c.entry->channel);
-    info.open = c.fd >= 0;
-    info.counters = c.counters;
+    info.name = batch::ProtocolName(c.ep.protocol);
+    info.open = c.ep.fd >= 0;
+    info.counters = c.ep.counters;
     out.push_back(std::move(info));
   }
   if (cld_) {
     control::ChannelInfo info;
     info.name = "cld";
     info.open = cld_->is_open();
-    info.counters = cld_->counters();
+    info.counters = cld_ep_.counters;
     out.push_back(std::move(info));
   }
   return out;
-}
-
-void Daemon::CalloutsQueued(int64_t n) {
-  if (callout_ && n > 0) callout_->Kick(n);
 }
 
 int64_t Daemon::CalloutsPending() {
@@ -652,7 +522,7 @@ ProtocolState Daemon::NfsdfsState() {
   // Run() dropped the four files: the kernel has no allow_client.
   if (channels_.empty()) return ProtocolState::kNotOffered;
   for (const ChannelState& c : channels_)
-    if (c.fd < 0) return ProtocolState::kWaiting;
+    if (c.ep.fd < 0) return ProtocolState::kWaiting;
   return ProtocolState::kOpen;
 }
 
@@ -663,7 +533,7 @@ ProtocolState Daemon::CldState() {
 
 bool Daemon::Serving() {
   for (const ChannelState& c : channels_)
-    if (c.fd < 0) return false;
+    if (c.ep.fd < 0) return false;
   return !cld_ || cld_->is_open();
 }
 
@@ -673,10 +543,10 @@ void Daemon::OnReadable(int, short, void* arg) {
   std::vector<Request> reqs;
   d->Drain(&reqs);
   d->DrainCld(&reqs);
-  if (!reqs.empty()) d->RunBatch(reqs);
+  if (!reqs.empty()) d->RunBatch(std::move(reqs));
   if (d->exit_code_ != 0) return;
   bool closed = false;
-  for (auto& c : d->channels_) closed |= c.fd < 0;
+  for (auto& c : d->channels_) closed |= c.ep.fd < 0;
   if (closed && !evtimer_pending(d->retry_, nullptr)) {
     struct timeval one = {1, 0};
     evtimer_add(d->retry_, &one);
@@ -763,6 +633,7 @@ int Daemon::Run() {
           }
           MaybeReady();
         });
+    tracker_->set_note_unrecorded(TracksKernelGrace());
     if (TracksKernelGrace()) {
       if (opts_.nfsdfs == kNone) {
         LOG_WARNING("--nfsdfs none: nfsd-helper cannot read v4_end_grace, "

@@ -2,8 +2,8 @@
 // filesystem for one scope.
 //
 // Loop affinity: everything runs on the libevent loop's thread. Each wake-up
-// drains every channel and handles what it read as one Batch (one
-// transaction, one fsync); SIGTERM and SIGINT stop the loop only between
+// drains every channel and handles what it read as one batch
+// (daemon/batch/runner.h: one transaction, one fsync); SIGTERM and SIGINT stop the loop only between
 // batches, so a batch in flight is always finished and answered. The control
 // socket (daemon/control/server.h) is served from the same loop, between
 // batches; the Daemon is the control procedures' Host.
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/channels/channel.h"
+#include "daemon/batch/runner.h"
 #include "daemon/channels/cld_pipe.h"
 #include "daemon/control/defaults.h"
 #include "daemon/control/host.h"
@@ -24,6 +24,7 @@
 #include "daemon/recovery/engine.h"
 #include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
+#include "daemon/tracker/tracker.h"
 
 struct event_base;
 struct event;
@@ -61,16 +62,15 @@ class Daemon : public control::Host {
   // control::Host
   const control::DaemonInfo& Info() override { return info_; }
   store::Store& Database() override { return *store_; }
-  const store::ScopeRow& ServedScope() override { return row_; }
-  ScopeStats& Stats() override { return stats_; }
+  tracker::Tracker& Records() override { return *tracker_; }
+  const store::ScopeRow& ServedScope() override { return tracker_->row(); }
+  const ScopeStats& Stats() override { return tracker_->stats(); }
   control::StorageErrors& Errors() override { return errors_; }
   std::vector<control::ChannelInfo> Channels() override;
   bool Serving() override;
   ProtocolState NfsdfsState() override;
   ProtocolState CldState() override;
-  const BatchStats& Batches() override { return batch_stats_; }
-  bool QueuesCallouts() override { return !opts_.ha_callout.empty(); }
-  void CalloutsQueued(int64_t n) override;
+  const BatchStats& Batches() override { return runner_->stats(); }
   int64_t CalloutsPending() override;
   idmap::IdmapStats Idmap() override {
     return idmap_ ? idmap_->Stats() : idmap::IdmapStats();
@@ -78,14 +78,12 @@ class Daemon : public control::Host {
 
  private:
   struct ChannelState {
-    const ChannelEntry* entry = nullptr;
+    batch::Endpoint ep;  // its protocol, fd and counters
     std::string path;
-    int fd = -1;
     struct event* ev = nullptr;
     // Reading the rest of a request longer than the read buffer, which is
     // discarded (PROTOCOL.md §1).
     bool discarding = false;
-    ChannelCounters counters;
     bool warned_missing = false;
   };
   struct Request {
@@ -101,7 +99,6 @@ class Daemon : public control::Host {
   // initial network namespace (daemon/util/netns.h).
   Status CheckScopeChoice() const;
   Status OpenStore();
-  Status LoadScope();
   // Opens every channel not yet open; true when all are.
   bool OpenChannels();
   // Sends READY=1 once the database is open and every protocol served is
@@ -115,7 +112,7 @@ class Daemon : public control::Host {
   void Drain(std::vector<Request>* out);
   // The same for the cld pipe.
   void DrainCld(std::vector<Request>* out);
-  void RunBatch(const std::vector<Request>& reqs);
+  void RunBatch(std::vector<Request> reqs);
 
   // The grace period on the stock kernel's cld pipe. nfsd ends its grace
   // period whatever the GraceDone upcall gets back (a storage failure, a
@@ -128,36 +125,16 @@ class Daemon : public control::Host {
   // after it removed the old pipe). It reads it at its start, when the pipe
   // closes, and every second while the scope is in grace. When the kernel
   // says so (at the start or the close; otherwise for kGraceDoneWaitSeconds
-  // with no GraceDone), or a GraceDone batch did not commit, the end is
-  // pending and is recorded first in every later batch and, until that
-  // commits, by a retry timer; a batch that cannot record it fails whole
-  // (-EIO), so no GraceStart is answered from a scope still wrongly in
-  // grace.
+  // with no GraceDone), the end becomes one of the tracker's pending steps
+  // (tracker.h), as does a GraceDone batch that did not commit; every later
+  // batch records them first and, until one commits, a retry timer runs a
+  // batch of its own.
   bool TracksKernelGrace() const { return cld_ && channels_.empty(); }
   // Reads v4_end_grace if the scope is in grace and makes the end pending
   // when the kernel has ended it (`at_once`: no GraceDone can follow).
   void CheckKernelGrace(bool at_once);
-  // Records a pending grace end in a batch of its own, if one is pending.
+  // Records the pending steps in a batch of their own, if any are pending.
   void SettleGrace();
-  // What nfsd did that the database could not record, in order: a start
-  // (a cld GraceStart whose answer was not 0: nfsd runs an instance without
-  // an allow list), or the end of a grace period (of `instance`, or of the
-  // instance of the start before it). Every batch first applies them
-  // (Settle); they are kept in a file beside the database
-  // (<db>.grace-end.<scope>, daemon/store/FORMAT.md), since the database
-  // may be what fails and a helper killed meanwhile must not forget them.
-  using PendingOp = recovery::PendingStep;  // daemon/store/pending_steps.h
-  std::string GraceMarkerPath() const;
-  bool GraceEndPending() const;
-  void AddPending(const PendingOp& op);
-  void SavePending();
-  // After a batch: what nfsd did that it could not record.
-  void NoteUnrecorded(const Batch& batch, bool committed);
-  // Applies pending_ to the batch; false after a storage failure.
-  bool Settle(Batch& batch);
-  // At the start: pending_ from the file; one that does not parse stops
-  // the helper (fail closed).
-  Status LoadGraceMarker();
   static void OnGraceTimer(int fd, short what, void* arg);
 
   static void OnReadable(int fd, short what, void* arg);
@@ -172,15 +149,17 @@ class Daemon : public control::Host {
   // Shared with every other helper of the database (store/scope_lock.h).
   std::unique_ptr<store::DatabaseLock> db_lock_;
   std::unique_ptr<store::Store> store_;
-  store::ScopeRow row_;
-  ScopeStats stats_;  // of row_, as of the last commit
+  // The served scope (its row and counts as of the last commit) and the
+  // one way to change records; the runner handles each wake-up's batch.
+  std::unique_ptr<tracker::Tracker> tracker_;
+  std::unique_ptr<batch::Runner> runner_;
+  batch::Endpoint cld_ep_{batch::Protocol::kCld};
   std::vector<ChannelState> channels_;  // empty: no four-file protocol
   std::unique_ptr<CldPipe> cld_;        // null: no cld protocol
   struct event_base* base_ = nullptr;
   struct event* retry_ = nullptr;
   std::vector<struct event*> signals_;
   bool serving_logged_ = false;
-  std::vector<PendingOp> pending_;  // see PendingOp
   struct event* grace_timer_ = nullptr;  // one second, while tracking
   int grace_read_errno_ = 0;             // v4_end_grace unreadable: logged
   int64_t kernel_grace_ended_since_ = 0;  // monotonic s; 0: not seen
@@ -194,7 +173,10 @@ class Daemon : public control::Host {
   CrashPoint crash_point_ = CrashPoint::kNone;
   uint64_t crash_at_ = 0;
   uint64_t batches_ = 0;
-  BatchStats batch_stats_;
+  // Events the HA callout has yet to be told of (kicked after the replies).
+  int64_t callouts_to_kick_ = 0;
+  bool kick_scheduled_ = false;
+  static void OnKickCallout(int fd, short what, void* arg);
   control::StorageErrors errors_;
   // The HA callout (--ha-callout): runs the outbox, kicked after each
   // committed batch that queued events.

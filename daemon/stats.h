@@ -1,6 +1,8 @@
-// What the event loop tells helper-ctl about itself (CTL_STATUS, shown by
+// What the daemon tells helper-ctl about itself (CTL_STATUS, shown by
 // helper-ctl status and metrics): the state of each upcall protocol it may
-// serve, and the batches it committed.
+// serve, each channel's requests, the served scope's counts and the batches
+// it committed. Plain types only, so that the daemon's layers and helper-ctl
+// may all include this file.
 #ifndef DAEMON_STATS_H_
 #define DAEMON_STATS_H_
 
@@ -21,7 +23,34 @@ enum class ProtocolState {
   kOpen = 3,     // every file of the protocol is open
 };
 
-// The batches (one transaction each, daemon.h) since the daemon started.
+// Per-channel request counters, for logs and status.
+struct ChannelCounters {
+  uint64_t requests = 0;
+  uint64_t ok = 0;
+  uint64_t malformed = 0;
+  uint64_t stale = 0;
+  uint64_t failed = 0;  // -EIO
+};
+
+// What the served scope looks like as of the last commit, for status. The
+// tracker (daemon/tracker/tracker.h) keeps it: a transaction changes a copy,
+// which replaces it only once the transaction committed.
+struct ScopeStats {
+  int64_t clients = 0;  // records of the scope
+  // The start of the current server instance, if this process answered it
+  // with an allow list.
+  bool start_seen = false;
+  int64_t start_instance = 0;
+  int64_t start_time = 0;  // wall clock
+  int64_t allowed = 0;     // clients on its allow list
+  // Of those, how many were created again in that instance (reclaimed). A
+  // record stamped with an older instance than the current one is on the
+  // allow list of the current instance: every older record that survived
+  // the start was sent, and no record is ever stamped with an older one.
+  int64_t reclaimed = 0;
+};
+
+// The batches (one transaction each, daemon/batch/runner.h) since the daemon started.
 struct BatchStats {
   uint64_t committed = 0;
   uint64_t rolled_back = 0;  // a storage failure: answered -EIO

@@ -9,8 +9,8 @@
 // on the node that takes over. So an event is never lost, yet the callout
 // never slows down or endangers the upcalls that the kernel waits for:
 //  - events live in the database's outbox (store `callouts`, FORMAT.md),
-//    written in the same transaction as the change (Batch::NoteChange,
-//    Batch::PurgeOlderThan, the control procedures purge and import): an
+//    written in the same transaction as the change (tracker::Transaction,
+//    the one way to change a record, whatever asked for it): an
 //    event exists exactly when its change is durable, and survives a crash
 //    or a restart, kill -9 included;
 //  - the Callout runs them oldest first, one at a time, reading one entry

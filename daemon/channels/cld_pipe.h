@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/channels/channel.h"
+#include "daemon/util/status.h"
 
 struct event_base;
 struct event;
@@ -64,7 +64,6 @@ class CldPipe {
   int fd() const { return fd_; }
   // True when the pipe is open or a watch will notice it appear.
   bool ready() const { return fd_ >= 0 || dir_wd_ >= 0; }
-  ChannelCounters& counters() { return counters_; }
 
   // Reads every pending upcall into `out` (at most `max`); closes the pipe
   // if it turned out to be gone.
@@ -93,7 +92,6 @@ class CldPipe {
   // What was last logged, so that a state is logged once.
   int last_open_errno_ = 0;
   bool logged_dir_missing_ = false;
-  ChannelCounters counters_;
 };
 
 }  // namespace nfsdh

@@ -1,7 +1,7 @@
 // The cld channel without the kernel: upcalls written into one end of a
 // SOCK_SEQPACKET socket pair (which keeps message boundaries, as rpc_pipefs
-// does), read with the daemon's own reader and handled in one Batch over a
-// real SQLite file, committed the way the daemon commits.
+// does), read with the daemon's own reader and handled by the daemon's batch
+// runner (daemon/batch/runner.h) over a real SQLite file.
 #include "nfsdfs-proto/cld.h"
 
 #include <fcntl.h>
@@ -17,9 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "daemon/channels/channel.h"
+#include "daemon/batch/runner.h"
 #include "daemon/channels/cld_pipe.h"
 #include "daemon/store/store.h"
+#include "daemon/tracker/tracker.h"
 #include "tests/fault/fault_vfs.h"
 
 namespace nfsdh {
@@ -81,11 +82,11 @@ class Pipe {
   Pipe() {
     db_ = dir_.path + "/state.sqlite";
     Reopen();
-    row_.name = "default";
     int sv[2];
     REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
     kernel_ = sv[0];
     helper_ = sv[1];
+    ep_.fd = helper_;
     // The daemon opens the pipe non-blocking; an empty socket would block.
     REQUIRE(fcntl(helper_, F_SETFL, O_NONBLOCK) == 0);
   }
@@ -94,25 +95,33 @@ class Pipe {
     close(helper_);
   }
 
-  // Opens the store again (after installing a VFS, say).
+  // Opens the store again (after installing a VFS, say), with a tracker
+  // that queues the HA callout's events, as the daemon's does with
+  // --ha-callout.
   void Reopen() {
+    runner_.reset();
+    tracker_.reset();
     store_.reset();
     Status s = store::Store::Open(db_, store::Store::Mode::kReadWrite, &store_);
     INFO(s.ToString());
     REQUIRE(s.ok());
+    tracker_ = std::make_unique<tracker::Tracker>(store_.get(), "default");
+    REQUIRE(tracker_->Load().ok());
+    tracker_->set_callouts(true);
+    runner_ = std::make_unique<batch::Runner>(tracker_.get());
   }
 
   const std::string& db() const { return db_; }
-  const store::ScopeRow& row() const { return row_; }
-  const ScopeStats& stats() const { return stats_; }
-  const ChannelCounters& counters() const { return counters_; }
+  const store::ScopeRow& row() const { return tracker_->row(); }
+  const ScopeStats& stats() const { return tracker_->stats(); }
+  const ChannelCounters& counters() const { return ep_.counters; }
   // The records added and removed by committed batches, in order, as the
   // outbox holds them for the HA callout: "+id" or "-id".
   std::vector<std::string> TakeChanges() {
     std::vector<std::string> out;
     std::optional<store::CalloutRow> next;
     while (store_->NextCallout(taken_, &next).ok() && next) {
-      CHECK(next->scope == row_.name);
+      CHECK(next->scope == row().name);
       out.push_back((next->added ? "+" : "-") + next->id);
       taken_ = next->seq;
     }
@@ -147,31 +156,17 @@ class Pipe {
                bool* committed_out = nullptr) {
     std::vector<std::string> msgs;
     REQUIRE(ReadCldMessages(helper_, &msgs, 4096) == CldRead::kDrained);
-    store::ScopeRow before = row_;
-    ScopeStats stats_before = stats_;
-    Status s = store_->Begin();
-    Batch batch(store_.get(), &row_, &stats_, now);
-    if (!s.ok()) batch.Fail(s);
-    for (const std::string& m : msgs)
-      HandleCldMessage(batch, helper_, m, &counters_);
-    std::vector<std::string> early = ReceiveRaw();
-    if (before_commit) *before_commit = early;
-    pending_.insert(pending_.end(), early.begin(), early.end());
-    bool committed = false;
-    if (!batch.failed()) {
-      s = store_->Commit();
-      if (s.ok())
-        committed = true;
-      else
-        batch.Fail(s);
-    } else if (store_->in_transaction()) {
-      store_->Rollback();
-    }
-    if (!committed) {
-      row_ = before;
-      stats_ = stats_before;
-    }
-    batch.Finish(committed);
+    std::vector<batch::Upcall> upcalls;
+    for (std::string& m : msgs) upcalls.push_back({&ep_, std::move(m), false});
+    // The downcalls written before COMMIT: taken off at the commit.
+    runner_->set_commit_hooks(
+        [&] {
+          std::vector<std::string> early = ReceiveRaw();
+          if (before_commit) *before_commit = early;
+          pending_.insert(pending_.end(), early.begin(), early.end());
+        },
+        {});
+    bool committed = runner_->Run(upcalls, now).committed;
     if (committed_out) *committed_out = committed;
     return msgs.size();
   }
@@ -244,9 +239,9 @@ class Pipe {
   TempDir dir_;
   std::string db_;
   std::unique_ptr<store::Store> store_;
-  store::ScopeRow row_;
-  ScopeStats stats_;
-  ChannelCounters counters_;
+  std::unique_ptr<tracker::Tracker> tracker_;
+  std::unique_ptr<batch::Runner> runner_;
+  batch::Endpoint ep_{batch::Protocol::kCld};
   int kernel_ = -1, helper_ = -1;
   std::vector<std::string> pending_;
   int64_t taken_ = 0;  // the last outbox entry TakeChanges returned

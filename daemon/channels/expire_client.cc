@@ -2,45 +2,32 @@
 // record that does not exist succeeds, so a replayed request is harmless.
 #include <cerrno>
 
-#include "daemon/channels/channel.h"
+#include "daemon/channels/handlers.h"
 #include "daemon/util/log.h"
 #include "nfsdfs-proto/qword.h"
 
-namespace nfsdh {
-namespace {
+namespace nfsdh::channels {
 
-void HandleExpire(Batch& b, int fd, std::string_view line,
-                  ChannelCounters* counters) {
-  ++counters->requests;
-  auto parsed = nfsdfs::ParseExpireRequest(line);
-  if (auto* err = std::get_if<nfsdfs::ParseError>(&parsed)) {
-    b.Malformed(fd, nfsdfs::Channel::kExpireClient, line, *err, counters);
+void HandleExpire(tracker::Transaction& t, const nfsdfs::ExpireRequest& req,
+                  batch::Reply& reply) {
+  if (t.CheckInstance(req.instance) == recovery::Verdict::kStale) {
+    reply.CountStale();
+    LOG_WARNING("expire_client %llu: instance %lld is not current (%s) in "
+                "scope %s; refused with -ESTALE",
+                static_cast<unsigned long long>(req.seq),
+                static_cast<long long>(req.instance),
+                tracker::DescribeInstance(t.state().current()).c_str(),
+                t.scope().c_str());
+    ReplyStatus(reply, -ESTALE);
     return;
   }
-  const auto& req = std::get<nfsdfs::ExpireRequest>(parsed);
-  if (b.RefuseIfStale(nfsdfs::Channel::kExpireClient, fd, req.seq, req.instance,
-                      counters))
-    return;
   bool existed = false;
-  if (!b.failed()) {
-    Status s = b.store().DeleteClient(b.scope(), req.client_id, &existed);
-    if (!s.ok())
-      b.Fail(s);
-    else if (existed) {
-      --b.stats().clients;
-      b.NoteChange(false, req.client_id);
-    }
-  }
+  t.Remove(req.client_id, &existed);
   LOG_DEBUG("expire_client %llu: client %s %s",
             static_cast<unsigned long long>(req.seq),
             nfsdfs::EscapeForLog(req.client_id).c_str(),
             existed ? "removed" : "was not recorded");
-  b.ReplyStatus(fd, req.seq, 0, counters);  // -EIO if the batch fails
+  ReplyStatus(reply, 0);  // -EIO if the batch fails
 }
 
-}  // namespace
-
-const ChannelEntry kExpireClientChannel = {nfsdfs::Channel::kExpireClient,
-                                           HandleExpire};
-
-}  // namespace nfsdh
+}  // namespace nfsdh::channels

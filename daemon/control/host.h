@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "daemon/channels/channel.h"
 #include "daemon/idmap/stats.h"
 #include "daemon/stats.h"
 #include "daemon/store/store.h"
+#include "daemon/tracker/tracker.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::control {
@@ -58,11 +58,16 @@ class Host {
   virtual ~Host() = default;
 
   virtual const DaemonInfo& Info() = 0;
-  // REQUIRES: not inside a transaction (a procedure runs between batches).
+  // For reads. REQUIRES: not inside a transaction (a procedure runs
+  // between batches).
   virtual store::Store& Database() = 0;
+  // The one way to change records (purge, import): a procedure opens a
+  // tracker::Transaction on it, so that the served scope's counts and the
+  // HA callout follow every change.
+  virtual tracker::Tracker& Records() = 0;
   // The served scope's row and counts as of the last commit.
   virtual const store::ScopeRow& ServedScope() = 0;
-  virtual ScopeStats& Stats() = 0;
+  virtual const ScopeStats& Stats() = 0;
   virtual StorageErrors& Errors() = 0;
   virtual std::vector<ChannelInfo> Channels() = 0;
   // True when every upcall file is open.
@@ -72,11 +77,6 @@ class Host {
   virtual ProtocolState CldState() = 0;
   // The batches committed and rolled back since the daemon started.
   virtual const BatchStats& Batches() = 0;
-  // Whether the daemon runs an HA callout: a procedure that adds or removes
-  // records then queues their events in its own transaction
-  // (Store::QueueCallout) and, once it committed, says how many.
-  virtual bool QueuesCallouts() { return false; }
-  virtual void CalloutsQueued(int64_t /*n*/) {}
   // The outbox's undelivered events; -1 without an HA callout.
   virtual int64_t CalloutsPending() { return -1; }
   // The ID-mapping channels (enabled is false when they are not served).

@@ -5,7 +5,9 @@
 // The records arrive in pages, one call each (a call stays under the
 // server's request limit), and are staged in memory, at most
 // CTL_MAX_IMPORT records and kMaxStagedBytes, until the call that commits;
-// that call runs transfer::Importer over them in one short transaction, so
+// that call imports them through the daemon's tracker (the HA callout's
+// add-client events and the served scope's count included) in one short
+// transaction, so
 // an import never holds the database between two calls of a client that may
 // never make the next one, and never lands in part. One session is open at a
 // time: a new one replaces it, and one idle for a minute is dropped, with
@@ -26,7 +28,6 @@
 
 #include "daemon/control/procedure.h"
 #include "daemon/control/server.h"
-#include "daemon/transfer/importer.h"
 #include "daemon/util/log.h"
 
 namespace nfsdh::control {
@@ -73,7 +74,7 @@ void Open(Context& ctx, const std::string& scope, Reply* r) {
     r->scope = *row;
   else
     r->scope.name = scope;
-  std::string refusal = transfer::RefusalReason(scope, row);
+  std::string refusal = tracker::ImportRefusal(scope, row);
   if (!refusal.empty()) {
     LOG_WARNING("control: import into scope %s refused: %s", scope.c_str(),
                 refusal.c_str());
@@ -98,20 +99,23 @@ void Open(Context& ctx, const std::string& scope, Reply* r) {
 void Commit(Context& ctx, Reply* r) {
   ImportSession& sess = *ctx.import;
   Host& h = *ctx.host;
-  transfer::Importer imp(&h.Database(), sess.scope, time(nullptr));
-  imp.set_queue_callouts(h.QueuesCallouts());
-  Status s = imp.Begin();
-  if (s.ok() && imp.verdict() == recovery::ImportVerdict::kRefused) {
+  tracker::Transaction t(&h.Records(), time(nullptr));
+  tracker::Transaction::ImportTarget target;
+  if (t.PlanImport(sess.scope, &target) &&
+      target.plan.verdict == recovery::ImportVerdict::kRefused) {
     LOG_WARNING("control: import into scope %s refused: %s", sess.scope.c_str(),
-                imp.refusal().c_str());
-    Fail(r, CTL_ERR_REFUSED, imp.refusal());
-    return;
+                target.refusal.c_str());
+    Fail(r, CTL_ERR_REFUSED, target.refusal);
+    return;  // abandoned: nothing was changed
   }
-  for (size_t i = 0; s.ok() && i < sess.records.size(); ++i) {
+  int64_t imported = 0, kept = 0;
+  for (size_t i = 0; !t.failed() && i < sess.records.size(); ++i) {
     const store::ClientRow& c = sess.records[i];
-    s = imp.Add(c.id, c.princhash, c.minor);
+    bool inserted = false;
+    if (t.Import(target, c.id, c.princhash, c.minor, &inserted))
+      ++(inserted ? imported : kept);
   }
-  if (s.ok()) s = imp.Commit();
+  Status s = t.Commit();
   if (!s.ok()) {
     LOG_ERROR(
         "control: import of %zu record(s) into scope %s failed, "
@@ -121,20 +125,18 @@ void Commit(Context& ctx, Reply* r) {
     Fail(r, CTL_ERR_STORAGE, s.ToString());
     return;
   }
-  if (sess.scope == h.ServedScope().name) h.Stats().clients += imp.imported();
-  h.CalloutsQueued(imp.callouts_queued());
   r->committed = true;
-  r->fresh = imp.verdict() == recovery::ImportVerdict::kFresh;
-  r->stamp = imp.stamp();
-  r->imported = imp.imported();
-  r->kept = imp.kept();
-  if (imp.scope_row()) r->scope = *imp.scope_row();
+  r->fresh = target.plan.verdict == recovery::ImportVerdict::kFresh;
+  r->stamp = target.plan.stamp;
+  r->imported = imported;
+  r->kept = kept;
+  if (target.row) r->scope = *target.row;
   LOG_NOTICE(
       "control: %lld client record(s) imported into scope %s by "
       "helper-ctl (%lld already present), stamped with instance "
       "%lld: allowed to reclaim at the scope's next start",
-      static_cast<long long>(imp.imported()), sess.scope.c_str(),
-      static_cast<long long>(imp.kept()), static_cast<long long>(imp.stamp()));
+      static_cast<long long>(imported), sess.scope.c_str(),
+      static_cast<long long>(kept), static_cast<long long>(target.plan.stamp));
 }
 
 void Serve(Context& ctx, const ctl_import_args& args, Reply* r) {
@@ -168,7 +170,7 @@ void Serve(Context& ctx, const ctl_import_args& args, Reply* r) {
     c.id.assign(in.id.ctl_client_id_val, in.id.ctl_client_id_len);
     c.princhash.assign(in.princhash.princhash_val, in.princhash.princhash_len);
     c.minor = in.minor;
-    Status s = transfer::CheckRecord(c.id, c.princhash, c.minor);
+    Status s = tracker::CheckRecord(c.id, c.princhash, c.minor);
     if (!s.ok()) {
       ctx.import.reset();
       Fail(r, CTL_ERR_INVALID,

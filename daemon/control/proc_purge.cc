@@ -1,5 +1,6 @@
 // CTL_PURGE: remove one client record in its own transaction, through the
-// daemon's store, exactly as expire_client removes it: the client may not
+// daemon's tracker, exactly as expire_client removes it (the HA callout's
+// del-client and the served scope's count included): the client may not
 // reclaim at the next server start.
 #include <ctime>
 #include <optional>
@@ -16,19 +17,9 @@ void Purge(Context& ctx, const std::string& scope, const std::string& id,
            std::optional<store::ClientRow>* removed, ctl_stat* stat,
            std::string* message) {
   Host& h = *ctx.host;
-  store::Store& st = h.Database();
-  Status s = st.Begin();
-  std::optional<store::ScopeRow> row;
-  if (s.ok()) s = st.GetScope(scope, &row);
-  if (s.ok() && row) s = st.GetClient(scope, id, removed);
-  bool existed = false;
-  if (s.ok() && removed->has_value()) s = st.DeleteClient(scope, id, &existed);
-  // The HA callout's del-client, durable with the removal.
-  const bool callout = existed && h.QueuesCallouts();
-  if (s.ok() && callout) s = st.QueueCallout(scope, false, id, time(nullptr));
-  if (s.ok() && existed) s = st.Commit();
-  if (s.ok() && callout) h.CalloutsQueued(1);
-  if (st.in_transaction()) st.Rollback();
+  tracker::Transaction t(&h.Records(), time(nullptr));
+  tracker::Transaction::PurgeResult r = t.Purge(scope, id, removed);
+  Status s = t.Commit();
   if (!s.ok()) {
     LOG_ERROR("control: purge of client %s from scope %s failed: %s",
               nfsdfs::EscapeForLog(id).c_str(), scope.c_str(),
@@ -37,22 +28,27 @@ void Purge(Context& ctx, const std::string& scope, const std::string& id,
     removed->reset();
     *stat = CTL_ERR_STORAGE;
     *message = s.ToString();
-  } else if (!row) {
-    *stat = CTL_ERR_NO_SCOPE;
-    *message = "no scope " + scope;
-  } else if (!existed) {
-    removed->reset();
-    *stat = CTL_ERR_NO_CLIENT;
-    *message = "scope " + scope + " has no record of that client";
-  } else {
-    ++ctx.purged;
-    if (scope == h.ServedScope().name) --h.Stats().clients;
-    LOG_NOTICE(
-        "control: client %s (instance %lld) purged from scope %s by "
-        "helper-ctl; it may not reclaim",
-        nfsdfs::EscapeForLog(id).c_str(),
-        static_cast<long long>((*removed)->instance), scope.c_str());
+    return;
   }
+  switch (r) {
+    case tracker::Transaction::PurgeResult::kNoScope:
+      *stat = CTL_ERR_NO_SCOPE;
+      *message = "no scope " + scope;
+      return;
+    case tracker::Transaction::PurgeResult::kNoClient:
+      *stat = CTL_ERR_NO_CLIENT;
+      *message = "scope " + scope + " has no record of that client";
+      return;
+    case tracker::Transaction::PurgeResult::kFailed:  // Commit() said why
+    case tracker::Transaction::PurgeResult::kPurged:
+      break;
+  }
+  ++ctx.purged;
+  LOG_NOTICE(
+      "control: client %s (instance %lld) purged from scope %s by "
+      "helper-ctl; it may not reclaim",
+      nfsdfs::EscapeForLog(id).c_str(),
+      static_cast<long long>((*removed)->instance), scope.c_str());
 }
 
 void ServePurge(Context& ctx, SVCXPRT* xprt) {

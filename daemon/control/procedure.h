@@ -1,7 +1,8 @@
 // Control procedures: one file per procedure of ctl/proto/nfsdh_ctl.x
 // (proc_<name>.cc), each exporting a Procedure registered in kProcedures[]
 // (procedure.cc). The server (server.h) knows procedures only through that
-// table, as the daemon knows upcall channels only through kChannelTable[].
+// table, as the batch runner knows the upcall channels only through
+// daemon/channels/handlers.h.
 //
 // Every procedure runs on the event loop between batches and must return
 // quickly: it may read the database, or write it in one short transaction,

@@ -14,6 +14,7 @@
 
 #include "daemon/migrate/nfsdcld_import.h"
 #include "daemon/store/pending_steps.h"
+#include "daemon/tracker/tracker.h"
 #include "daemon/util/fs.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -24,15 +25,6 @@ std::string Shown(const std::string& s) { return nfsdfs::EscapeForLog(s); }
 
 std::string Instance(const std::optional<int64_t>& i) {
   return i ? "instance " + std::to_string(*i) : std::string("none");
-}
-
-recovery::ScopeState ToState(const store::ScopeRow& row) {
-  recovery::ScopeState s;
-  s.boot_time = row.boot_time;
-  s.new_boot_time = row.new_boot_time;
-  s.old_boot_time = row.old_boot_time;
-  s.max_instance = row.max_instance;
-  return s;
 }
 
 // The first line of a small file of nfsd's, without its newline.
@@ -204,7 +196,7 @@ Status SelectHandback(store::Store* store, const std::string& db,
     s = Status::NotFound("no scope '" + Shown(scope) + "' in the database " +
                          Shown(db));
   if (s.ok()) {
-    out->state = ToState(*row);
+    out->state = tracker::StateOf(*row);
     s = store::ReadPendingSteps(store::PendingStepsPath(db, scope),
                                 &out->pending);
     if (!s.ok() && s.code() == Status::Code::kInvalid)

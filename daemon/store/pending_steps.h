@@ -3,7 +3,7 @@
 // record yet, one step a line ("start", "end <instance>", "end").
 //
 // The daemon rewrites it whenever a step is added and removes it once the
-// steps are committed (daemon/daemon.h, PendingOp); helper-ctl
+// steps are committed (daemon/tracker/tracker.h, pending steps); helper-ctl
 // export-nfsdcld reads it so that it allows no more than the daemon's next
 // start would. A file that does not parse decides nothing: both refuse to go
 // on (fail closed), since the database alone cannot tell what nfsd did.

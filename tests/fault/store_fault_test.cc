@@ -69,7 +69,7 @@ void Populate(Store* st) {
   REQUIRE(st->Commit().ok());
 }
 
-// One transaction of the shape RunBatch makes: a dozen creates, a refresh,
+// One transaction of the shape a batch (daemon/batch/runner.h) makes: a dozen creates, a refresh,
 // expires (one of a record that does not exist), and a grace end (purge and
 // scope row). Returns the name of the first step that failed, or nullptr.
 const char* RunTxn(Store* st, Status* status) {
