@@ -15,10 +15,10 @@
 #include <sstream>
 #include <streambuf>
 
+#include "common/defaults.h"
 #include "ctl/format.h"
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
-#include "daemon/options.h"
 #include "daemon/store/store.h"
 
 namespace nfsdh::ctl {

@@ -24,7 +24,6 @@
 #include "ctl/format.h"
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
-#include "daemon/options.h"
 #include "daemon/store/store.h"
 #include "daemon/util/fs.h"
 #include "nfsdfs-proto/qword.h"

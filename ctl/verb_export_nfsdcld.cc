@@ -17,6 +17,8 @@
 #include <ctime>
 #include <memory>
 
+#include "common/defaults.h"
+#include "common/scope_name.h"
 #include "ctl/args.h"
 #include "ctl/daemon_conn.h"
 #include "ctl/dispatch.h"
@@ -26,7 +28,6 @@
 #include "daemon/config/conf.h"
 #include "daemon/migrate/nfsdcld_export.h"
 #include "daemon/migrate/nfsdcld_import.h"
-#include "daemon/options.h"
 #include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
 #include "daemon/util/fs.h"
@@ -42,11 +43,11 @@ std::string Shown(const std::string& s) { return nfsdfs::EscapeForLog(s); }
 std::string NfsdcldDbFromConfig(const std::string& config) {
   config::Conf conf;
   if (!config::LoadConf(config, false, &conf).ok())
-    return migrate::kDefaultNfsdcldDb;
+    return kDefaultNfsdcldDb;
   const config::Assignment* a = conf.Find("nfsdcld", "storagedir");
   std::string dir;
   if (!a || !conf.Expand(*a, &dir).ok() || dir.empty())
-    return migrate::kDefaultNfsdcldDb;
+    return kDefaultNfsdcldDb;
   return dir + "/main.sqlite";
 }
 
@@ -178,7 +179,7 @@ int RunExportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
           : NfsdcldDbFromConfig(parsed.has(kConfigOption.name)
                                     ? parsed.values[kConfigOption.name]
                                     : std::string(kDefaultConfig));
-  if (target == migrate::kNone)
+  if (target == kNone)
     return UsageError(kExportNfsdcldVerb,
                       "--nfsdcld-db must name the file nfsdcld reads", err);
 

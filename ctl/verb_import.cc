@@ -22,6 +22,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/scope_name.h"
 #include "ctl/args.h"
 #include "ctl/control_client.h"
 #include "ctl/daemon_conn.h"
@@ -29,7 +30,6 @@
 #include "ctl/export_format.h"
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
-#include "daemon/options.h"
 #include "daemon/store/store.h"
 #include "daemon/transfer/importer.h"
 #include "daemon/util/fs.h"

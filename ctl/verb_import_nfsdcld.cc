@@ -10,6 +10,8 @@
 
 #include <memory>
 
+#include "common/defaults.h"
+#include "common/scope_name.h"
 #include "ctl/args.h"
 #include "ctl/control_client.h"
 #include "ctl/daemon_conn.h"
@@ -18,7 +20,6 @@
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
 #include "daemon/migrate/nfsdcld_import.h"
-#include "daemon/options.h"
 #include "daemon/store/store.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -118,7 +119,7 @@ int RunImportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
                       err);
   const std::string cltrack = parsed.has("--nfsdcltrack-db")
                                   ? parsed.values["--nfsdcltrack-db"]
-                                  : migrate::kDefaultNfsdcltrackDb;
+                                  : kDefaultNfsdcltrackDb;
   const bool dry_run = parsed.has("--dry-run");
   CtlDefaults defaults;
   int rc = LoadCtlDefaults(parsed, &defaults, err);

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "common/defaults.h"
 #include "daemon/channels/channel.h"
 #include "daemon/channels/cld_pipe.h"
-#include "daemon/control/defaults.h"
 #include "daemon/control/host.h"
 #include "daemon/idmap/idmap_service.h"
 #include "daemon/options.h"

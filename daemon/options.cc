@@ -115,16 +115,6 @@ bool ParseSeconds(const std::string& text, int64_t* out) {
   return true;
 }
 
-bool ValidScopeName(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 Status ParseOptions(int argc, char** argv, Options* out) {
   static const struct option kLong[] = {
       {"nfsdfs", required_argument, nullptr, 'n'},

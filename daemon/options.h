@@ -7,18 +7,11 @@
 #include <cstdint>
 #include <string>
 
-#include "daemon/control/defaults.h"
+#include "common/defaults.h"
+#include "common/scope_name.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh {
-
-inline constexpr char kDefaultNfsdfs[] = "/proc/fs/nfsd";
-inline constexpr char kDefaultDb[] = "/var/lib/nfs/nfsd-helper/state.sqlite";
-inline constexpr char kDefaultScope[] = "default";
-inline constexpr char kDefaultConfig[] = "/etc/nfs.conf";
-inline constexpr char kDefaultCldPipe[] = "/var/lib/nfs/rpc_pipefs/nfsd/cld";
-// The value of --nfsdfs and --cld-pipe that turns that protocol off.
-inline constexpr char kNone[] = "none";
 
 // Which options the command line gave: they win over the configuration file.
 struct GivenOptions {
@@ -47,7 +40,7 @@ struct Options {
   std::string db = kDefaultDb;
   std::string scope = kDefaultScope;
   // Where helper-ctl finds the daemon (daemon/control/server.h).
-  std::string ctl_socket = control::kDefaultSocket;
+  std::string ctl_socket = kDefaultCtlSocket;
   bool foreground = false;
   bool debug = false;
   bool help = false;
@@ -62,8 +55,8 @@ struct Options {
   std::string idmap_rpc_dir = "/proc/net/rpc";
   // nfs-utils' databases, imported at the first start unless "none"
   // (daemon/migrate/nfsdcld_import.h).
-  std::string nfsdcld_db = "/var/lib/nfs/nfsdcld/main.sqlite";
-  std::string nfsdcltrack_db = "/var/lib/nfs/nfsdcltrack/main.sqlite";
+  std::string nfsdcld_db = kDefaultNfsdcldDb;
+  std::string nfsdcltrack_db = kDefaultNfsdcltrackDb;
   // HA callout (daemon/callout/): PROG run as "PROG add-client|del-client
   // SCOPE CLIENT-ID-HEX" after each durable change; "" for none. The
   // timeout is a number of seconds as text ("" = 10).
@@ -92,9 +85,6 @@ Status MakePathsAbsolute(const std::string& cwd, Options* opts);
 
 // A cache timeout: 1..31536000 decimal seconds.
 bool ParseSeconds(const std::string& text, int64_t* out);
-
-// A scope name: 1..64 characters of [A-Za-z0-9._-].
-bool ValidScopeName(const std::string& name);
 
 }  // namespace nfsdh
 
