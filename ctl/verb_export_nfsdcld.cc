@@ -142,43 +142,27 @@ Status RetireDatabase(const std::string& db, std::string* aside) {
   return SyncDir(dir);
 }
 
-int RunExportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
+constexpr OptionSpec kExportNfsdcldOptions[] = {
+    {"--db", "PATH"},         {"--scope", "NAME"},  kConfigOption,
+    {"--nfsdcld-db", "PATH"}, {"--nfsdfs", "PATH"}, {"--force", nullptr},
+    {"--retire", nullptr},    {"--json", nullptr},
+};
+
+int RunExportNfsdcld(const ParsedArgs& parsed, std::ostream& out,
                      std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args,
-                 {{"--db", "PATH"},
-                  {"--scope", "NAME"},
-                  kConfigOption,
-                  {"--nfsdcld-db", "PATH"},
-                  {"--nfsdfs", "PATH"},
-                  {"--force", nullptr},
-                  {"--retire", nullptr},
-                  {"--json", nullptr}},
-                 &parsed, &error))
-    return UsageError(kExportNfsdcldVerb, error, err);
-  if (!parsed.operands.empty())
-    return UsageError(kExportNfsdcldVerb,
-                      "unexpected argument '" + parsed.operands[0] + "'", err);
-  const std::string scope =
-      parsed.has("--scope") ? parsed.values["--scope"] : kDefaultScope;
+  const std::string scope = parsed.value("--scope", kDefaultScope);
   if (!ValidScopeName(scope))
     return UsageError(kExportNfsdcldVerb,
-                      "--scope '" + Shown(scope) +
-                          "': use 1-64 characters of A-Z a-z 0-9 . _ -",
-                      err);
+                      "--scope '" + Shown(scope) + "': " + kScopeNameRule, err);
   CtlDefaults defaults;
   int rc = LoadCtlDefaults(parsed, &defaults, err);
   if (rc != kExitOk) return rc;
   const std::string& db = defaults.db;
-  const std::string nfsdfs =
-      parsed.has("--nfsdfs") ? parsed.values["--nfsdfs"] : defaults.nfsdfs;
-  const std::string target =
-      parsed.has("--nfsdcld-db")
-          ? parsed.values["--nfsdcld-db"]
-          : NfsdcldDbFromConfig(parsed.has(kConfigOption.name)
-                                    ? parsed.values[kConfigOption.name]
-                                    : std::string(kDefaultConfig));
+  const std::string nfsdfs = parsed.value("--nfsdfs", defaults.nfsdfs);
+  const std::string target = parsed.has("--nfsdcld-db")
+                                 ? parsed.value("--nfsdcld-db")
+                                 : NfsdcldDbFromConfig(parsed.value(
+                                       kConfigOption.name, kDefaultConfig));
   if (target == kNone)
     return UsageError(kExportNfsdcldVerb,
                       "--nfsdcld-db must name the file nfsdcld reads", err);
@@ -286,6 +270,7 @@ const Verb kExportNfsdcldVerb = {
     "The file is replaced atomically (mode 0600). nfsd-helper (the scope)\n"
     "and nfsdcld must be stopped; nfsd must not be in a grace period the\n"
     "database has open.\n",
+    {kExportNfsdcldOptions},
     RunExportNfsdcld,
 };
 

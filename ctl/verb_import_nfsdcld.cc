@@ -89,37 +89,23 @@ Json AsJson(const migrate::Source& src, const std::string& scope,
   return j;
 }
 
-int RunImportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
+constexpr OptionSpec kImportNfsdcldOptions[] = {
+    {"--scope", "NAME"},    {"--db", "PATH"}, {"--nfsdcltrack-db", "PATH"},
+    kCtlSocketOption,       kConfigOption,    {"--json", nullptr},
+    {"--dry-run", nullptr},
+};
+
+int RunImportNfsdcld(const ParsedArgs& parsed, std::ostream& out,
                      std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args,
-                 {{"--scope", "NAME"},
-                  {"--db", "PATH"},
-                  {"--nfsdcltrack-db", "PATH"},
-                  kCtlSocketOption,
-                  kConfigOption,
-                  {"--json", nullptr},
-                  {"--dry-run", nullptr}},
-                 &parsed, &error))
-    return UsageError(kImportNfsdcldVerb, error, err);
-  if (parsed.operands.empty())
-    return UsageError(kImportNfsdcldVerb,
-                      "name the nfsdcld or nfsdcltrack database (PATH)", err);
-  if (parsed.operands.size() > 1)
-    return UsageError(kImportNfsdcldVerb,
-                      "unexpected argument '" + parsed.operands[1] + "'", err);
   const std::string path = parsed.operands[0];
-  const std::string scope =
-      parsed.has("--scope") ? parsed.values["--scope"] : kDefaultScope;
+  const std::string scope = parsed.value("--scope", kDefaultScope);
   if (!ValidScopeName(scope))
-    return UsageError(kImportNfsdcldVerb,
-                      "--scope '" + nfsdfs::EscapeForLog(scope) +
-                          "': use 1-64 characters of A-Z a-z 0-9 . _ -",
-                      err);
-  const std::string cltrack = parsed.has("--nfsdcltrack-db")
-                                  ? parsed.values["--nfsdcltrack-db"]
-                                  : kDefaultNfsdcltrackDb;
+    return UsageError(
+        kImportNfsdcldVerb,
+        "--scope '" + nfsdfs::EscapeForLog(scope) + "': " + kScopeNameRule,
+        err);
+  const std::string cltrack =
+      parsed.value("--nfsdcltrack-db", kDefaultNfsdcltrackDb);
   const bool dry_run = parsed.has("--dry-run");
   CtlDefaults defaults;
   int rc = LoadCtlDefaults(parsed, &defaults, err);
@@ -212,6 +198,8 @@ const Verb kImportNfsdcldVerb = {
     "clients imported are exactly those nfsdcld would allow at its next\n"
     "grace start. PATH is opened read-only and never changed. Refused while\n"
     "the nfsd-helper serving the database runs.\n",
+    {kImportNfsdcldOptions,
+     {1, 1, "name the nfsdcld or nfsdcltrack database (PATH)"}},
     RunImportNfsdcld,
 };
 
