@@ -11,7 +11,8 @@
 // daemon/options.h). Defaults only one side needs stay with that side.
 //
 // man/nfsd-helper.8 and man/helper-ctl.8 quote these values; tests check
-// that --help and the verbs' help show them (daemon/options_test.cc).
+// that nfsd-helper --help and helper-ctl help VERB show them
+// (daemon/options_test.cc, ctl/dispatch_test.cc).
 #ifndef COMMON_DEFAULTS_H_
 #define COMMON_DEFAULTS_H_
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "common/defaults.h"
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
 #include "daemon/store/store.h"
@@ -99,6 +100,31 @@ TEST_CASE("each verb's usage and help name exactly the options it parses",
       CHECK(operands.find(' ') == std::string::npos);
     }
   }
+}
+
+TEST_CASE("help VERB shows the defaults helper-ctl shares with nfsd-helper",
+          "[ctl]") {
+  // An option of these names defaults to the daemon's own (common/
+  // defaults.h), and its description says which.
+  const std::vector<std::pair<std::string, std::string>> defaults = {
+      {"--ctl-socket", kDefaultCtlSocket},
+      {"--db", kDefaultDb},
+      {"--config", kDefaultConfig},
+      {"--nfsdfs", kDefaultNfsdfs},
+      {"--nfsdcld-db", kDefaultNfsdcldDb},
+      {"--nfsdcltrack-db", kDefaultNfsdcltrackDb},
+  };
+  size_t checked = 0;
+  for (size_t i = 0; i < kVerbCount; ++i) {
+    const Verb& v = *kVerbs[i];
+    for (const auto& [name, value] : defaults) {
+      if (v.args.options.Find(name) == nullptr) continue;
+      INFO(v.name << " " << name);
+      CHECK(std::string(v.details).find(value) != std::string::npos);
+      ++checked;
+    }
+  }
+  CHECK(checked >= 10);
 }
 
 TEST_CASE(
