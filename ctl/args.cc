@@ -1,6 +1,8 @@
 #include "ctl/args.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 namespace nfsdh::ctl {
 namespace {
@@ -48,15 +50,35 @@ std::optional<std::string> Nearest(std::string_view word,
   return best;
 }
 
-bool ParseArgs(const std::vector<std::string>& args,
-               const std::vector<OptionSpec>& specs, ParsedArgs* out,
-               std::string* error) {
+const OptionSpec* OptionList::Find(std::string_view name) const {
+  for (const OptionSpec& s : *this)
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+bool ParsedArgs::has(std::string_view name) const {
+  if (spec.Find(name) == nullptr) {
+    std::fprintf(stderr,
+                 "helper-ctl: bug: the verb asks for option %.*s, "
+                 "which is not in its table entry\n",
+                 static_cast<int>(name.size()), name.data());
+    std::abort();
+  }
+  const std::string key(name);
+  return flags.count(key) > 0 || values.count(key) > 0;
+}
+
+std::string ParsedArgs::value(std::string_view name,
+                              const std::string& fallback) const {
+  if (!has(name)) return fallback;
+  auto it = values.find(std::string(name));
+  return it == values.end() ? fallback : it->second;
+}
+
+bool ParseArgs(const std::vector<std::string>& args, const ArgSpec& spec,
+               ParsedArgs* out, std::string* error) {
   *out = ParsedArgs();
-  auto find = [&specs](std::string_view name) -> const OptionSpec* {
-    for (const OptionSpec& s : specs)
-      if (name == s.name) return &s;
-    return nullptr;
-  };
+  out->spec = spec.options;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& word = args[i];
     if (word == "--") {
@@ -70,16 +92,16 @@ bool ParseArgs(const std::vector<std::string>& args,
     }
     size_t eq = word.find('=');
     std::string name = word.substr(0, eq);
-    const OptionSpec* spec = find(name);
-    if (spec == nullptr) {
+    const OptionSpec* option = spec.options.Find(name);
+    if (option == nullptr) {
       *error = "unknown option '" + name + "'";
       std::vector<std::string> names;
-      for (const OptionSpec& s : specs) names.push_back(s.name);
+      for (const OptionSpec& s : spec.options) names.push_back(s.name);
       if (auto near = Nearest(name, names))
         *error += "; did you mean '" + *near + "'?";
       return false;
     }
-    if (spec->value_name == nullptr) {
+    if (option->value_name == nullptr) {
       if (eq != std::string::npos) {
         *error = "option '" + name + "' takes no value";
         return false;
@@ -93,11 +115,11 @@ bool ParseArgs(const std::vector<std::string>& args,
     } else if (i + 1 < args.size()) {
       value = args[++i];
     } else {
-      *error = "option '" + name + "' needs a " + spec->value_name;
+      *error = "option '" + name + "' needs a " + option->value_name;
       return false;
     }
     if (value.empty()) {
-      *error = "option '" + name + "' needs a non-empty " + spec->value_name;
+      *error = "option '" + name + "' needs a non-empty " + option->value_name;
       return false;
     }
     if (out->values.count(name)) {
@@ -105,6 +127,21 @@ bool ParseArgs(const std::vector<std::string>& args,
       return false;
     }
     out->values[name] = value;
+  }
+  const OperandSpec& operands = spec.operands;
+  if (out->operands.size() < operands.min) {
+    *error = operands.missing ? operands.missing : "too few arguments";
+    return false;
+  }
+  if (out->operands.size() > operands.max) {
+    *error = "unexpected argument '" + out->operands[operands.max] + "'";
+    return false;
+  }
+  for (const OptionSpec& s : spec.options) {
+    if (s.required && !out->has(s.name)) {
+      *error = std::string(s.name) + " is required: " + s.required;
+      return false;
+    }
   }
   return true;
 }

@@ -1,6 +1,11 @@
 #include "ctl/args.h"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <csignal>
 
 namespace nfsdh::ctl {
 namespace {
@@ -41,22 +46,24 @@ TEST_CASE("Nearest suggests only plausible typos", "[ctl]") {
 }
 
 TEST_CASE("ParseArgs parses long options", "[ctl]") {
-  const std::vector<OptionSpec> specs = {
+  const std::vector<OptionSpec> options = {
       {"--db", "PATH"}, {"--scope", "NAME"}, {"--json", nullptr}};
+  const ArgSpec specs = {options, {0, 9}};
   ParsedArgs p;
   std::string error;
 
   SECTION("separate and joined values, flags and operands") {
     REQUIRE(ParseArgs({"--db", "/a b", "x", "--json", "--scope=s=1"}, specs, &p,
                       &error));
-    CHECK(p.values.at("--db") == "/a b");
-    CHECK(p.values.at("--scope") == "s=1");
+    CHECK(p.value("--db") == "/a b");
+    CHECK(p.value("--scope") == "s=1");
     CHECK(p.has("--json"));
+    CHECK(p.value("--json", "x") == "x");  // a flag has no value
     CHECK(p.operands == std::vector<std::string>{"x"});
   }
   SECTION("a value may start with a dash") {
     REQUIRE(ParseArgs({"--db", "--json"}, specs, &p, &error));
-    CHECK(p.values.at("--db") == "--json");
+    CHECK(p.value("--db") == "--json");
     CHECK_FALSE(p.has("--json"));
   }
   SECTION("-- ends the options") {
@@ -90,6 +97,69 @@ TEST_CASE("ParseArgs parses long options", "[ctl]") {
     CHECK_FALSE(ParseArgs({"--json=yes"}, specs, &p, &error));
     CHECK(error == "option '--json' takes no value");
   }
+}
+
+TEST_CASE(
+    "ParseArgs counts the operands, then checks the required options, with "
+    "one message each",
+    "[ctl]") {
+  const std::vector<OptionSpec> options = {
+      {"--scope", "NAME", "name the scope"}, {"--json", nullptr}};
+  const ArgSpec one = {options, {1, 1, "name the CLIENT"}};
+  ParsedArgs p;
+  std::string error;
+  REQUIRE(ParseArgs({"--scope", "s", "c1", "--json"}, one, &p, &error));
+  CHECK(p.operands == std::vector<std::string>{"c1"});
+  CHECK(p.value("--scope") == "s");
+  CHECK(p.value("--scope", "other") == "s");
+
+  // An option error comes first, wherever it is; then the operands; then
+  // the required options.
+  CHECK_FALSE(ParseArgs({"c1", "c2", "--jsno"}, one, &p, &error));
+  CHECK(error == "unknown option '--jsno'; did you mean '--json'?");
+  CHECK_FALSE(ParseArgs({"--json"}, one, &p, &error));
+  CHECK(error == "name the CLIENT");
+  CHECK_FALSE(ParseArgs({"c1", "c2", "c3"}, one, &p, &error));
+  CHECK(error == "unexpected argument 'c2'");
+  CHECK_FALSE(ParseArgs({"c1"}, one, &p, &error));
+  CHECK(error == "--scope is required: name the scope");
+
+  const ArgSpec none = {{}, {}};
+  CHECK_FALSE(ParseArgs({"extra"}, none, &p, &error));
+  CHECK(error == "unexpected argument 'extra'");
+  CHECK_FALSE(ParseArgs({"--", "--json"}, none, &p, &error));
+  CHECK(error == "unexpected argument '--json'");
+  CHECK(ParseArgs({}, none, &p, &error));
+
+  const ArgSpec optional = {{}, {0, 1}};
+  CHECK(ParseArgs({}, optional, &p, &error));
+  CHECK(ParseArgs({"a"}, optional, &p, &error));
+  CHECK_FALSE(ParseArgs({"a", "b"}, optional, &p, &error));
+  CHECK(error == "unexpected argument 'b'");
+}
+
+TEST_CASE(
+    "asking for an option the verb does not declare is a bug, not 'not "
+    "given'",
+    "[ctl]") {
+  const std::vector<OptionSpec> options = {{"--json", nullptr}};
+  ParsedArgs p;
+  std::string error;
+  REQUIRE(ParseArgs({"--json"}, ArgSpec{options, {}}, &p, &error));
+  CHECK(p.has("--json"));
+  // A typo ("--jsno") would silently read as false: it aborts instead.
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 2);
+    (void)p.has("--jsno");
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
 }
 
 }  // namespace

@@ -2,11 +2,10 @@
 
 #include <sstream>
 
+#include "common/defaults.h"
 #include "ctl/dispatch.h"
 #include "ctl/verbs.h"
 #include "daemon/config/helper_config.h"
-#include "daemon/control/defaults.h"
-#include "daemon/options.h"
 
 namespace nfsdh::ctl {
 
@@ -56,7 +55,7 @@ std::string CtlSocket(const ParsedArgs& parsed) {
   CtlDefaults d;
   std::ostringstream quiet;
   if (LoadCtlDefaults(parsed, &d, quiet) != kExitOk)
-    return control::kDefaultSocket;
+    return kDefaultCtlSocket;
   return d.ctl_socket;
 }
 

@@ -81,6 +81,15 @@ int UsageError(const Verb& verb, const std::string& message,
   return kExitUsage;
 }
 
+int RunVerb(const Verb& verb, const std::vector<std::string>& args,
+            std::ostream& out, std::ostream& err) {
+  ParsedArgs parsed;
+  std::string error;
+  if (!ParseArgs(args, verb.args, &parsed, &error))
+    return UsageError(verb, error, err);
+  return verb.run(parsed, out, err);
+}
+
 int Run(const std::vector<std::string>& args, std::ostream& out,
         std::ostream& err) {
   if (args.empty()) {
@@ -112,7 +121,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out,
     PrintVerbHelp(*verb, out);
     return kExitOk;
   }
-  return verb->run(rest, out, err);
+  return RunVerb(*verb, rest, out, err);
 }
 
 }  // namespace nfsdh::ctl

@@ -16,7 +16,8 @@ namespace nfsdh::ctl {
 inline constexpr char kProgram[] = "helper-ctl";
 
 // Runs the command line `args` (argv without argv[0]):
-//   VERB [ARGS]...          runs the verb;
+//   VERB [ARGS]...          parses ARGS against the verb's ArgSpec, and
+//                           runs the verb if they are good (else exit 2);
 //   VERB ... --help|-h ...  prints the verb's help;
 //   --help|-h               prints the help generated from kVerbs[];
 //   --version|-V            prints VersionText().
@@ -24,6 +25,12 @@ inline constexpr char kProgram[] = "helper-ctl";
 // the verb, or an unknown verb, with the nearest verb suggested.
 int Run(const std::vector<std::string>& args, std::ostream& out,
         std::ostream& err);
+
+// Parses `args` (the words after the verb's name) against verb.args and, if
+// they are good, runs the verb with them; else reports the usage error
+// (UsageError) and returns kExitUsage.
+int RunVerb(const Verb& verb, const std::vector<std::string>& args,
+            std::ostream& out, std::ostream& err);
 
 // The verb called `name`, or nullptr.
 const Verb* FindVerb(std::string_view name);

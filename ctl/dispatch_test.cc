@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "common/defaults.h"
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
 #include "daemon/store/store.h"
@@ -35,6 +36,153 @@ TEST_CASE("the verb table is well formed", "[ctl]") {
   }
   CHECK(FindVerb("nosuch") == nullptr);
   CHECK(FindVerb("") == nullptr);
+}
+
+// What a verb's usage line must say about its options, from its ArgSpec:
+// "--scope NAME [--db PATH] [--json]".
+std::string OptionsUsage(const Verb& v) {
+  std::string out;
+  for (const OptionSpec& o : v.args.options) {
+    std::string core = o.name;
+    if (o.value_name) core += std::string(" ") + o.value_name;
+    out += (out.empty() ? "" : " ") + (o.required ? core : "[" + core + "]");
+  }
+  return out;
+}
+
+TEST_CASE("each verb's usage and help name exactly the options it parses",
+          "[ctl]") {
+  for (size_t i = 0; i < kVerbCount; ++i) {
+    const Verb& v = *kVerbs[i];
+    INFO(v.name);
+    std::set<std::string> names;
+    for (const OptionSpec& o : v.args.options) {
+      INFO(o.name);
+      CHECK(std::string(o.name).rfind("--", 0) == 0);
+      CHECK(names.insert(o.name).second);
+      if (o.value_name) {
+        for (char c : std::string(o.value_name)) CHECK((c >= 'A' && c <= 'Z'));
+      }
+      // Described in `help VERB`, at the start of a line.
+      const std::string details = std::string("\n") + v.details;
+      CHECK(details.find(std::string("\n  ") + o.name + " ") !=
+            std::string::npos);
+    }
+    // No option described that it does not parse.
+    const std::string details = std::string("\n") + v.details;
+    for (size_t at = details.find("\n  --"); at != std::string::npos;
+         at = details.find("\n  --", at + 1)) {
+      std::string name = details.substr(at + 3);
+      name = name.substr(0, name.find_first_of(" \n"));
+      INFO(name);
+      CHECK(names.count(name) == 1);
+    }
+    // The usage line: the options in table order ("PATH|none" may say what
+    // the value may be), then the operands.
+    CHECK(v.args.operands.min <= v.args.operands.max);
+    CHECK(v.args.operands.max <= 1);  // as the usage check below assumes
+    if (v.args.operands.min > 0) CHECK(v.args.operands.missing != nullptr);
+    std::string usage = v.usage;
+    for (size_t at; (at = usage.find("|none")) != std::string::npos;)
+      usage.erase(at, 5);
+    const std::string options = OptionsUsage(v);
+    REQUIRE(usage.rfind(options, 0) == 0);
+    std::string operands = usage.substr(options.size());
+    if (!options.empty() && !operands.empty()) {
+      REQUIRE(operands[0] == ' ');
+      operands.erase(0, 1);
+    }
+    if (v.args.operands.max == 0) {
+      CHECK(operands.empty());
+    } else {
+      CHECK_FALSE(operands.empty());
+      CHECK((operands[0] == '[') == (v.args.operands.min == 0));
+      CHECK(operands.find(' ') == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("help VERB shows the defaults helper-ctl shares with nfsd-helper",
+          "[ctl]") {
+  // An option of these names defaults to the daemon's own (common/
+  // defaults.h), and its description says which.
+  const std::vector<std::pair<std::string, std::string>> defaults = {
+      {"--ctl-socket", kDefaultCtlSocket},
+      {"--db", kDefaultDb},
+      {"--config", kDefaultConfig},
+      {"--nfsdfs", kDefaultNfsdfs},
+      {"--nfsdcld-db", kDefaultNfsdcldDb},
+      {"--nfsdcltrack-db", kDefaultNfsdcltrackDb},
+  };
+  size_t checked = 0;
+  for (size_t i = 0; i < kVerbCount; ++i) {
+    const Verb& v = *kVerbs[i];
+    for (const auto& [name, value] : defaults) {
+      if (v.args.options.Find(name) == nullptr) continue;
+      INFO(v.name << " " << name);
+      CHECK(std::string(v.details).find(value) != std::string::npos);
+      ++checked;
+    }
+  }
+  CHECK(checked >= 10);
+}
+
+TEST_CASE(
+    "every verb refuses an unknown option, an extra operand and a missing "
+    "one the same way",
+    "[ctl]") {
+  for (size_t i = 0; i < kVerbCount; ++i) {
+    const Verb& v = *kVerbs[i];
+    INFO(v.name);
+    std::string usage = std::string("usage: helper-ctl ") + v.name;
+    if (*v.usage) usage += std::string(" ") + v.usage;
+    usage += "\n";
+    // Whatever else the verb needs, given: its required options and
+    // operands.
+    std::vector<std::string> good = {v.name};
+    for (const OptionSpec& o : v.args.options) {
+      if (!o.required) continue;
+      good.push_back(o.name);
+      good.push_back("x");
+    }
+    for (size_t n = 0; n < v.args.operands.min; ++n) good.push_back("op");
+
+    std::vector<std::string> args = good;
+    args.push_back("--no-such-option");
+    Result r = RunCtl(args);
+    CHECK(r.code == kExitUsage);
+    CHECK(r.out.empty());
+    CHECK(r.err == std::string("helper-ctl ") + v.name +
+                       ": unknown option '--no-such-option'\n" + usage);
+
+    args = good;
+    for (size_t n = v.args.operands.min; n < v.args.operands.max; ++n)
+      args.push_back("op");
+    args.push_back("surplus");
+    r = RunCtl(args);
+    CHECK(r.code == kExitUsage);
+    CHECK(r.err == std::string("helper-ctl ") + v.name +
+                       ": unexpected argument 'surplus'\n" + usage);
+
+    if (v.args.operands.min > 0) {
+      args = good;
+      args.pop_back();
+      r = RunCtl(args);
+      CHECK(r.code == kExitUsage);
+      CHECK(r.err == std::string("helper-ctl ") + v.name + ": " +
+                         v.args.operands.missing + "\n" + usage);
+    }
+    for (const OptionSpec& o : v.args.options) {
+      if (!o.required) continue;
+      INFO(o.name);
+      args = {v.name};
+      for (size_t n = 0; n < v.args.operands.min; ++n) args.push_back("op");
+      r = RunCtl(args);
+      CHECK(r.code == kExitUsage);
+      CHECK(r.err == std::string("helper-ctl ") + v.name + ": " + o.name +
+                         " is required: " + o.required + "\n" + usage);
+    }
+  }
 }
 
 TEST_CASE("help is generated from the verb table", "[ctl]") {
@@ -142,8 +290,9 @@ TEST_CASE("command-line errors before the verb", "[ctl]") {
 
   r = RunCtl({"help", "dump", "version"});
   CHECK(r.code == kExitUsage);
-  CHECK_THAT(r.err, Catch::StartsWith("helper-ctl help: too many arguments\n"
-                                      "usage: helper-ctl help [VERB]\n"));
+  CHECK(r.err ==
+        "helper-ctl help: unexpected argument 'version'\n"
+        "usage: helper-ctl help [VERB]\n");
 }
 
 TEST_CASE("version", "[ctl]") {
@@ -160,7 +309,8 @@ TEST_CASE("version", "[ctl]") {
   CHECK(r.code == kExitUsage);
   CHECK(r.out.empty());
   CHECK(r.err ==
-        "helper-ctl version: takes no arguments\nusage: helper-ctl version\n");
+        "helper-ctl version: unexpected argument 'extra'\n"
+        "usage: helper-ctl version\n");
   r = RunCtl({"version", "--json"});
   CHECK(r.code == kExitUsage);
   CHECK_THAT(r.err, Catch::StartsWith("helper-ctl version: unknown option "

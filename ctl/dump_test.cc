@@ -15,10 +15,10 @@
 #include <sstream>
 #include <streambuf>
 
+#include "common/defaults.h"
 #include "ctl/format.h"
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
-#include "daemon/options.h"
 #include "daemon/store/store.h"
 
 namespace nfsdh::ctl {
@@ -847,7 +847,7 @@ TEST_CASE("dump: an output error is an error", "[ctl]") {
     std::ostringstream err;
     std::vector<std::string> args = {"--db", db, "--ctl-socket", NoDaemon(t)};
     if (as_json) args.push_back("--json");
-    CHECK(kDumpVerb.run(args, out, err) == kExitError);
+    CHECK(RunVerb(kDumpVerb, args, out, err) == kExitError);
     // A table is announced on stderr; JSON says it in "source".
     CHECK(err.str() == std::string(as_json ? "" : kFallbackNote) +
                            "helper-ctl: cannot write the output\n");

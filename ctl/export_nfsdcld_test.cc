@@ -69,7 +69,7 @@ struct Env {
 
 std::map<std::string, std::string> ReadBack(const std::string& path) {
   migrate::Source src;
-  Status s = migrate::ReadSource(path, migrate::kNone, &src);
+  Status s = migrate::ReadSource(path, kNone, &src);
   INFO(s.ToString());
   REQUIRE(s.ok());
   std::map<std::string, std::string> out;

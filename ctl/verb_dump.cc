@@ -24,7 +24,6 @@
 #include "ctl/format.h"
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
-#include "daemon/options.h"
 #include "daemon/store/store.h"
 #include "daemon/util/fs.h"
 #include "nfsdfs-proto/qword.h"
@@ -347,22 +346,12 @@ Status JsonDocument(Source& store, const std::string& db, int64_t schema,
 
 // --- the verb ---
 
-int RunDump(const std::vector<std::string>& args, std::ostream& out,
-            std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args,
-                 {{"--db", "PATH"},
-                  {"--scope", "NAME"},
-                  kCtlSocketOption,
-                  kConfigOption,
-                  {"--wide", nullptr},
-                  {"--json", nullptr}},
-                 &parsed, &error))
-    return UsageError(kDumpVerb, error, err);
-  if (!parsed.operands.empty())
-    return UsageError(kDumpVerb,
-                      "unexpected argument '" + parsed.operands[0] + "'", err);
+constexpr OptionSpec kDumpOptions[] = {
+    {"--db", "PATH"}, {"--scope", "NAME"}, kCtlSocketOption,
+    kConfigOption,    {"--wide", nullptr}, {"--json", nullptr},
+};
+
+int RunDump(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
   if (parsed.has("--wide") && parsed.has("--json"))
     return UsageError(kDumpVerb,
                       "--wide is for the table; --json always has every field",
@@ -423,7 +412,7 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out,
 
   std::vector<ScopeRow> scopes;
   if (parsed.has("--scope")) {
-    const std::string& name = parsed.values["--scope"];
+    const std::string name = parsed.value("--scope");
     std::optional<ScopeRow> row;
     Status s = source->GetScope(name, &row);
     if (!s.ok()) return report(s);
@@ -504,6 +493,7 @@ const Verb kDumpVerb = {
     "shown as a date too, but it may be later (ids only grow, even when\n"
     "the clock steps back): a grace period may end before the date of its\n"
     "instance's id.\n",
+    {kDumpOptions},
     RunDump,
 };
 

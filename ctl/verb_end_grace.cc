@@ -36,16 +36,11 @@ bool ReadsY(const std::string& path) {
   return n == 1 && c == 'Y';
 }
 
-int RunEndGrace(const std::vector<std::string>& args, std::ostream& out,
+constexpr OptionSpec kEndGraceOptions[] = {kCtlSocketOption,
+                                           {"--json", nullptr}};
+
+int RunEndGrace(const ParsedArgs& parsed, std::ostream& out,
                 std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args, {kCtlSocketOption, {"--json", nullptr}}, &parsed,
-                 &error))
-    return UsageError(kEndGraceVerb, error, err);
-  if (!parsed.operands.empty())
-    return UsageError(kEndGraceVerb,
-                      "unexpected argument '" + parsed.operands[0] + "'", err);
   std::unique_ptr<ControlClient> client;
   int rc = ConnectOrReport(CtlSocket(parsed), &client, err);
   if (rc != kExitOk) return rc;
@@ -125,6 +120,7 @@ const Verb kEndGraceVerb = {
     "Writes Y to v4_end_grace in the nfsd filesystem nfsd-helper serves.\n"
     "Clients that have not reclaimed their state by then lose it.\n"
     "Exit status 3 if nfsd-helper is not running.\n",
+    {kEndGraceOptions},
     RunEndGrace,
 };
 

@@ -121,30 +121,18 @@ int CreatePrivate(const std::string& path) {
   return fd;
 }
 
-int RunExport(const std::vector<std::string>& args, std::ostream& out,
-              std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args,
-                 {{"--scope", "NAME"},
-                  {"--output", "FILE"},
-                  {"--db", "PATH"},
-                  kCtlSocketOption,
-                  kConfigOption,
-                  {"--json", nullptr}},
-                 &parsed, &error))
-    return UsageError(kExportVerb, error, err);
-  if (!parsed.operands.empty())
-    return UsageError(kExportVerb,
-                      "unexpected argument '" + parsed.operands[0] + "'", err);
-  if (!parsed.has("--scope"))
-    return UsageError(kExportVerb,
-                      "--scope is required: name the scope to "
-                      "export",
-                      err);
-  const std::string scope = parsed.values["--scope"];
-  std::string output =
-      parsed.has("--output") ? parsed.values["--output"] : std::string("-");
+constexpr OptionSpec kExportOptions[] = {
+    {"--scope", "NAME", "name the scope to export"},
+    {"--output", "FILE"},
+    {"--db", "PATH"},
+    kCtlSocketOption,
+    kConfigOption,
+    {"--json", nullptr},
+};
+
+int RunExport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
+  const std::string scope = parsed.value("--scope");
+  std::string output = parsed.value("--output", "-");
   if (parsed.has("--json") && output == "-")
     return UsageError(kExportVerb,
                       "--json describes the file written; it needs --output "
@@ -248,6 +236,7 @@ const Verb kExportVerb = {
     "\n"
     "The file is JSON lines, format \"nfsd-helper-clients\" version 1, one\n"
     "snapshot of the scope (helper-ctl(8), EXPORT FORMAT).\n",
+    {kExportOptions},
     RunExport,
 };
 

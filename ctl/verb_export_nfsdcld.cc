@@ -17,6 +17,8 @@
 #include <ctime>
 #include <memory>
 
+#include "common/defaults.h"
+#include "common/scope_name.h"
 #include "ctl/args.h"
 #include "ctl/daemon_conn.h"
 #include "ctl/dispatch.h"
@@ -26,7 +28,6 @@
 #include "daemon/config/conf.h"
 #include "daemon/migrate/nfsdcld_export.h"
 #include "daemon/migrate/nfsdcld_import.h"
-#include "daemon/options.h"
 #include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
 #include "daemon/util/fs.h"
@@ -42,11 +43,11 @@ std::string Shown(const std::string& s) { return nfsdfs::EscapeForLog(s); }
 std::string NfsdcldDbFromConfig(const std::string& config) {
   config::Conf conf;
   if (!config::LoadConf(config, false, &conf).ok())
-    return migrate::kDefaultNfsdcldDb;
+    return kDefaultNfsdcldDb;
   const config::Assignment* a = conf.Find("nfsdcld", "storagedir");
   std::string dir;
   if (!a || !conf.Expand(*a, &dir).ok() || dir.empty())
-    return migrate::kDefaultNfsdcldDb;
+    return kDefaultNfsdcldDb;
   return dir + "/main.sqlite";
 }
 
@@ -141,44 +142,28 @@ Status RetireDatabase(const std::string& db, std::string* aside) {
   return SyncDir(dir);
 }
 
-int RunExportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
+constexpr OptionSpec kExportNfsdcldOptions[] = {
+    {"--db", "PATH"},         {"--scope", "NAME"},  kConfigOption,
+    {"--nfsdcld-db", "PATH"}, {"--nfsdfs", "PATH"}, {"--force", nullptr},
+    {"--retire", nullptr},    {"--json", nullptr},
+};
+
+int RunExportNfsdcld(const ParsedArgs& parsed, std::ostream& out,
                      std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args,
-                 {{"--db", "PATH"},
-                  {"--scope", "NAME"},
-                  kConfigOption,
-                  {"--nfsdcld-db", "PATH"},
-                  {"--nfsdfs", "PATH"},
-                  {"--force", nullptr},
-                  {"--retire", nullptr},
-                  {"--json", nullptr}},
-                 &parsed, &error))
-    return UsageError(kExportNfsdcldVerb, error, err);
-  if (!parsed.operands.empty())
-    return UsageError(kExportNfsdcldVerb,
-                      "unexpected argument '" + parsed.operands[0] + "'", err);
-  const std::string scope =
-      parsed.has("--scope") ? parsed.values["--scope"] : kDefaultScope;
+  const std::string scope = parsed.value("--scope", kDefaultScope);
   if (!ValidScopeName(scope))
     return UsageError(kExportNfsdcldVerb,
-                      "--scope '" + Shown(scope) +
-                          "': use 1-64 characters of A-Z a-z 0-9 . _ -",
-                      err);
+                      "--scope '" + Shown(scope) + "': " + kScopeNameRule, err);
   CtlDefaults defaults;
   int rc = LoadCtlDefaults(parsed, &defaults, err);
   if (rc != kExitOk) return rc;
   const std::string& db = defaults.db;
-  const std::string nfsdfs =
-      parsed.has("--nfsdfs") ? parsed.values["--nfsdfs"] : defaults.nfsdfs;
-  const std::string target =
-      parsed.has("--nfsdcld-db")
-          ? parsed.values["--nfsdcld-db"]
-          : NfsdcldDbFromConfig(parsed.has(kConfigOption.name)
-                                    ? parsed.values[kConfigOption.name]
-                                    : std::string(kDefaultConfig));
-  if (target == migrate::kNone)
+  const std::string nfsdfs = parsed.value("--nfsdfs", defaults.nfsdfs);
+  const std::string target = parsed.has("--nfsdcld-db")
+                                 ? parsed.value("--nfsdcld-db")
+                                 : NfsdcldDbFromConfig(parsed.value(
+                                       kConfigOption.name, kDefaultConfig));
+  if (target == kNone)
     return UsageError(kExportNfsdcldVerb,
                       "--nfsdcld-db must name the file nfsdcld reads", err);
 
@@ -285,6 +270,7 @@ const Verb kExportNfsdcldVerb = {
     "The file is replaced atomically (mode 0600). nfsd-helper (the scope)\n"
     "and nfsdcld must be stopped; nfsd must not be in a grace period the\n"
     "database has open.\n",
+    {kExportNfsdcldOptions},
     RunExportNfsdcld,
 };
 

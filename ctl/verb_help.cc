@@ -6,14 +6,7 @@
 namespace nfsdh::ctl {
 namespace {
 
-int RunHelp(const std::vector<std::string>& args, std::ostream& out,
-            std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args, {}, &parsed, &error))
-    return UsageError(kHelpVerb, error, err);
-  if (parsed.operands.size() > 1)
-    return UsageError(kHelpVerb, "too many arguments", err);
+int RunHelp(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
   if (parsed.operands.empty()) {
     PrintHelp(out);
     return kExitOk;
@@ -27,7 +20,11 @@ int RunHelp(const std::vector<std::string>& args, std::ostream& out,
 }  // namespace
 
 const Verb kHelpVerb = {
-    "help",  "list the verbs, or show the arguments of one", "[VERB]", "",
+    "help",
+    "list the verbs, or show the arguments of one",
+    "[VERB]",
+    "",
+    {{}, {0, 1}},  // no options; a VERB or none
     RunHelp,
 };
 

@@ -22,6 +22,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/scope_name.h"
 #include "ctl/args.h"
 #include "ctl/control_client.h"
 #include "ctl/daemon_conn.h"
@@ -29,7 +30,6 @@
 #include "ctl/export_format.h"
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
-#include "daemon/options.h"
 #include "daemon/store/store.h"
 #include "daemon/tracker/tracker.h"
 #include "daemon/util/fs.h"
@@ -194,37 +194,21 @@ bool ViaDaemon(ControlClient& client, const std::string& db,
   return true;
 }
 
-int RunImport(const std::vector<std::string>& args, std::ostream& out,
-              std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args,
-                 {{"--scope", "NAME"},
-                  {"--db", "PATH"},
-                  kCtlSocketOption,
-                  kConfigOption,
-                  {"--json", nullptr}},
-                 &parsed, &error))
-    return UsageError(kImportVerb, error, err);
-  if (parsed.operands.empty())
-    return UsageError(kImportVerb,
-                      "name the FILE to import ('-': the "
-                      "standard input)",
-                      err);
-  if (parsed.operands.size() > 1)
-    return UsageError(kImportVerb,
-                      "unexpected argument '" + parsed.operands[1] + "'", err);
-  if (!parsed.has("--scope"))
-    return UsageError(kImportVerb,
-                      "--scope is required: name the scope to "
-                      "import into",
-                      err);
-  const std::string scope = parsed.values["--scope"];
+constexpr OptionSpec kImportOptions[] = {
+    {"--scope", "NAME", "name the scope to import into"},
+    {"--db", "PATH"},
+    kCtlSocketOption,
+    kConfigOption,
+    {"--json", nullptr},
+};
+
+int RunImport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
+  const std::string scope = parsed.value("--scope");
   if (!ValidScopeName(scope))
-    return UsageError(kImportVerb,
-                      "--scope '" + nfsdfs::EscapeForLog(scope) +
-                          "': use 1-64 characters of A-Z a-z 0-9 . _ -",
-                      err);
+    return UsageError(
+        kImportVerb,
+        "--scope '" + nfsdfs::EscapeForLog(scope) + "': " + kScopeNameRule,
+        err);
   const std::string file = parsed.operands[0];
   CtlDefaults defaults;
   int rc = LoadCtlDefaults(parsed, &defaults, err);
@@ -322,6 +306,8 @@ const Verb kImportVerb = {
     "the records may reclaim at the scope's next start. Through nfsd-helper\n"
     "if it runs on that database, else into the database directly; all\n"
     "records or none. Exit status 1 if the scope's grace period ended.\n",
+    {kImportOptions,
+     {1, 1, "name the FILE to import ('-': the standard input)"}},
     RunImport,
 };
 

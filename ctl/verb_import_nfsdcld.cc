@@ -10,6 +10,8 @@
 
 #include <memory>
 
+#include "common/defaults.h"
+#include "common/scope_name.h"
 #include "ctl/args.h"
 #include "ctl/control_client.h"
 #include "ctl/daemon_conn.h"
@@ -18,7 +20,6 @@
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
 #include "daemon/migrate/nfsdcld_import.h"
-#include "daemon/options.h"
 #include "daemon/store/store.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -88,37 +89,23 @@ Json AsJson(const migrate::Source& src, const std::string& scope,
   return j;
 }
 
-int RunImportNfsdcld(const std::vector<std::string>& args, std::ostream& out,
+constexpr OptionSpec kImportNfsdcldOptions[] = {
+    {"--scope", "NAME"},    {"--db", "PATH"}, {"--nfsdcltrack-db", "PATH"},
+    kCtlSocketOption,       kConfigOption,    {"--json", nullptr},
+    {"--dry-run", nullptr},
+};
+
+int RunImportNfsdcld(const ParsedArgs& parsed, std::ostream& out,
                      std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args,
-                 {{"--scope", "NAME"},
-                  {"--db", "PATH"},
-                  {"--nfsdcltrack-db", "PATH"},
-                  kCtlSocketOption,
-                  kConfigOption,
-                  {"--json", nullptr},
-                  {"--dry-run", nullptr}},
-                 &parsed, &error))
-    return UsageError(kImportNfsdcldVerb, error, err);
-  if (parsed.operands.empty())
-    return UsageError(kImportNfsdcldVerb,
-                      "name the nfsdcld or nfsdcltrack database (PATH)", err);
-  if (parsed.operands.size() > 1)
-    return UsageError(kImportNfsdcldVerb,
-                      "unexpected argument '" + parsed.operands[1] + "'", err);
   const std::string path = parsed.operands[0];
-  const std::string scope =
-      parsed.has("--scope") ? parsed.values["--scope"] : kDefaultScope;
+  const std::string scope = parsed.value("--scope", kDefaultScope);
   if (!ValidScopeName(scope))
-    return UsageError(kImportNfsdcldVerb,
-                      "--scope '" + nfsdfs::EscapeForLog(scope) +
-                          "': use 1-64 characters of A-Z a-z 0-9 . _ -",
-                      err);
-  const std::string cltrack = parsed.has("--nfsdcltrack-db")
-                                  ? parsed.values["--nfsdcltrack-db"]
-                                  : migrate::kDefaultNfsdcltrackDb;
+    return UsageError(
+        kImportNfsdcldVerb,
+        "--scope '" + nfsdfs::EscapeForLog(scope) + "': " + kScopeNameRule,
+        err);
+  const std::string cltrack =
+      parsed.value("--nfsdcltrack-db", kDefaultNfsdcltrackDb);
   const bool dry_run = parsed.has("--dry-run");
   CtlDefaults defaults;
   int rc = LoadCtlDefaults(parsed, &defaults, err);
@@ -211,6 +198,8 @@ const Verb kImportNfsdcldVerb = {
     "clients imported are exactly those nfsdcld would allow at its next\n"
     "grace start. PATH is opened read-only and never changed. Refused while\n"
     "the nfsd-helper serving the database runs.\n",
+    {kImportNfsdcldOptions,
+     {1, 1, "name the nfsdcld or nfsdcltrack database (PATH)"}},
     RunImportNfsdcld,
 };
 

@@ -73,18 +73,12 @@ void RemoveTextfile(const std::string& path, std::ostream& err) {
   }
 }
 
-int RunMetrics(const std::vector<std::string>& args, std::ostream& out,
-               std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args, {kCtlSocketOption, {"--textfile", "FILE"}}, &parsed,
-                 &error))
-    return UsageError(kMetricsVerb, error, err);
-  if (!parsed.operands.empty())
-    return UsageError(kMetricsVerb,
-                      "unexpected argument '" + parsed.operands[0] + "'", err);
+constexpr OptionSpec kMetricsOptions[] = {kCtlSocketOption,
+                                          {"--textfile", "FILE"}};
+
+int RunMetrics(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
   const bool to_file = parsed.has("--textfile");
-  const std::string textfile = to_file ? parsed.values["--textfile"] : "";
+  const std::string textfile = parsed.value("--textfile");
 
   std::unique_ptr<ControlClient> client;
   int rc = ConnectOrReport(CtlSocket(parsed), &client, err);
@@ -127,6 +121,7 @@ const Verb kMetricsVerb = {
     "\n"
     "Every metric is named nfsd_helper_* (helper-ctl(8), METRICS).\n"
     "Exit status 3 if nfsd-helper is not running.\n",
+    {kMetricsOptions},
     RunMetrics,
 };
 

@@ -32,29 +32,16 @@ bool Confirm(const std::string& id, const std::string& scope,
   return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
 }
 
-int RunPurge(const std::vector<std::string>& args, std::ostream& out,
-             std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args,
-                 {{"--scope", "NAME"},
-                  kCtlSocketOption,
-                  {"--yes", nullptr},
-                  {"--json", nullptr}},
-                 &parsed, &error))
-    return UsageError(kPurgeVerb, error, err);
-  if (parsed.operands.empty())
-    return UsageError(kPurgeVerb, "name the CLIENT to purge", err);
-  if (parsed.operands.size() > 1)
-    return UsageError(kPurgeVerb,
-                      "unexpected argument '" + parsed.operands[1] + "'", err);
-  if (!parsed.has("--scope"))
-    return UsageError(kPurgeVerb,
-                      "--scope is required: name the scope the record "
-                      "belongs to",
-                      err);
-  const std::string scope = parsed.values["--scope"];
-  std::string id;
+constexpr OptionSpec kPurgeOptions[] = {
+    {"--scope", "NAME", "name the scope the record belongs to"},
+    kCtlSocketOption,
+    {"--yes", nullptr},
+    {"--json", nullptr},
+};
+
+int RunPurge(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
+  const std::string scope = parsed.value("--scope");
+  std::string id, error;
   if (!ParseClientId(parsed.operands[0], &id, &error))
     return UsageError(kPurgeVerb, error, err);
   const bool interactive = !parsed.has("--yes") && isatty(STDIN_FILENO);
@@ -139,6 +126,7 @@ const Verb kPurgeVerb = {
     "(with or without its double quotes), any id as 0x and hex digits.\n"
     "The running nfsd-helper removes the record in its own transaction.\n"
     "Exit status 3 if nfsd-helper is not running.\n",
+    {kPurgeOptions, {1, 1, "name the CLIENT to purge"}},
     RunPurge,
 };
 

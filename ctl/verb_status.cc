@@ -320,16 +320,9 @@ Json StatusJson(const DaemonStatus& d, const std::string& socket) {
   return j;
 }
 
-int RunStatus(const std::vector<std::string>& args, std::ostream& out,
-              std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args, {kCtlSocketOption, {"--json", nullptr}}, &parsed,
-                 &error))
-    return UsageError(kStatusVerb, error, err);
-  if (!parsed.operands.empty())
-    return UsageError(kStatusVerb,
-                      "unexpected argument '" + parsed.operands[0] + "'", err);
+constexpr OptionSpec kStatusOptions[] = {kCtlSocketOption, {"--json", nullptr}};
+
+int RunStatus(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
   const std::string socket = CtlSocket(parsed);
   std::unique_ptr<ControlClient> client;
   int rc = ConnectOrReport(socket, &client, err);
@@ -361,6 +354,7 @@ const Verb kStatusVerb = {
     "  --json             write one JSON document instead of a table\n"
     "\n"
     "Exit status 3 if nfsd-helper is not running.\n",
+    {kStatusOptions},
     RunStatus,
 };
 

@@ -12,14 +12,7 @@
 namespace nfsdh::ctl {
 namespace {
 
-int RunVersion(const std::vector<std::string>& args, std::ostream& out,
-               std::ostream& err) {
-  ParsedArgs parsed;
-  std::string error;
-  if (!ParseArgs(args, {}, &parsed, &error))
-    return UsageError(kVersionVerb, error, err);
-  if (!parsed.operands.empty())
-    return UsageError(kVersionVerb, "takes no arguments", err);
+int RunVersion(const ParsedArgs&, std::ostream& out, std::ostream&) {
   out << VersionText();
   return kExitOk;
 }
@@ -37,6 +30,7 @@ const Verb kVersionVerb = {
     "show the version of helper-ctl and the database schema it reads",
     "",
     "",
+    {},
     RunVersion,
 };
 

@@ -6,11 +6,13 @@
 // this table, so adding a verb is: write verb_<name>.cc, add one line to
 // kVerbs[] in verbs.cc, describe it in man/helper-ctl.8.
 //
-// A verb's run function is the whole verb: it parses its own arguments and
-// writes to the streams it is given, never to std::cout or std::cerr, so tests
-// run verbs in-process and read what they printed. (Only purge reads: its
-// confirmation, from std::cin, and only when that is a terminal.) Verbs that
-// need the daemon talk to it through ControlClient (control_client.h).
+// A verb's entry says what arguments it takes (ArgSpec, ctl/args.h), and the
+// dispatcher parses them against it before the verb runs: the run function
+// gets them checked and parsed, and refuses only what is its own to refuse.
+// It writes to the streams it is given, never to std::cout or std::cerr, so
+// tests run verbs in-process and read what they printed. (Only purge reads:
+// its confirmation, from std::cin, and only when that is a terminal.) Verbs
+// that need the daemon talk to it through ControlClient (control_client.h).
 #ifndef CTL_VERBS_H_
 #define CTL_VERBS_H_
 
@@ -18,6 +20,8 @@
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "ctl/args.h"
 
 namespace nfsdh::ctl {
 
@@ -34,9 +38,10 @@ inline constexpr int kExitNotRunning = 3;
 int FinishOutput(std::ostream& out, std::ostream& err,
                  const char* note = "");
 
-// `args` are the words after the verb name. Normal output goes to `out`,
-// diagnostics to `err`. Returns one of the exit statuses above.
-using RunFn = int (*)(const std::vector<std::string>& args, std::ostream& out,
+// `args` are the words after the verb name, parsed against the verb's
+// ArgSpec. Normal output goes to `out`, diagnostics to `err`. Returns one of
+// the exit statuses above.
+using RunFn = int (*)(const ParsedArgs& args, std::ostream& out,
                       std::ostream& err);
 
 struct Verb {
@@ -44,6 +49,7 @@ struct Verb {
   const char* summary;  // one line, lower case, no final period
   const char* usage;    // the arguments after the name: "[--json]"; "" if none
   const char* details;  // option descriptions for `help VERB`; "" if none
+  ArgSpec args;         // what `usage` shows, for the parser
   RunFn run;
 };
 

@@ -185,7 +185,7 @@ Status Daemon::OpenStore() {
     }
   }
   // nfsdcld's records are older than the lost ones: never import them here.
-  opts_.nfsdcld_db = opts_.nfsdcltrack_db = migrate::kNone;
+  opts_.nfsdcld_db = opts_.nfsdcltrack_db = kNone;
   Status synced = SyncDir(DirName(opts_.db));
   if (!synced.ok()) return synced;
   db_lock_->Share();

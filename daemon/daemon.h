@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "common/defaults.h"
 #include "daemon/batch/runner.h"
 #include "daemon/channels/cld_pipe.h"
-#include "daemon/control/defaults.h"
 #include "daemon/control/host.h"
 #include "daemon/idmap/idmap_service.h"
 #include "daemon/options.h"
@@ -45,7 +45,7 @@ class Daemon : public control::Host {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Where helper-ctl finds this daemon (default control::kDefaultSocket).
+  // Where helper-ctl finds this daemon (default kDefaultCtlSocket).
   // If the socket cannot be served (another daemon answers on it, say), the
   // daemon logs why and serves the upcalls without it.
   // REQUIRES: called before Run().
@@ -142,7 +142,7 @@ class Daemon : public control::Host {
   static void OnRetry(int fd, short what, void* arg);
 
   Options opts_;
-  std::string ctl_socket_ = control::kDefaultSocket;
+  std::string ctl_socket_ = kDefaultCtlSocket;
   control::DaemonInfo info_;
   // Held from Init() to the end: no other helper serves this scope.
   std::unique_ptr<store::ScopeLock> lock_;

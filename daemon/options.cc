@@ -2,100 +2,220 @@
 
 #include <getopt.h>
 
-#include <utility>
+#include <string>
+#include <vector>
 
 namespace nfsdh {
 namespace {
 
-// Long options without a short form.
-enum : int { kOptConfig = 256, kOptCtlSocket, kOptCldPipe };
-// Migration from nfsdcld (daemon/migrate/), numbered apart from the rest.
-enum : int { kOptNfsdcldDb = 340, kOptNfsdcltrackDb };
-// HA callout (daemon/callout/), numbered apart from the rest.
-enum : int { kOptHaCallout = 360, kOptHaCalloutTimeout };
-// ID mapping (daemon/idmap/), numbered apart from the rest.
-enum : int {
-  kOptIdmap = 320,
-  kOptIdmapConf,
-  kOptIdmapCacheTimeout,
-  kOptIdmapRpcDir
-};
+// Shorthands for the table.
+constexpr OptionKind kFlag = OptionKind::kFlag;
+constexpr OptionKind kPath = OptionKind::kPath;
+constexpr OptionKind kPathOrNone = OptionKind::kPathOrNone;
+constexpr OptionKind kAbsolutePath = OptionKind::kAbsolutePath;
+constexpr OptionKind kScope = OptionKind::kScope;
+constexpr ConfKey kKey = ConfKey::kSameName;
+constexpr ConfKey kNoKey = ConfKey::kNone;
+
+// An option that takes no argument.
+OptionDef Flag(const char* name, char short_name, ConfKey conf,
+               bool Options::*flag, bool GivenOptions::*given,
+               const char* help) {
+  return {name,    short_name, kFlag, nullptr, conf,
+          nullptr, flag,       given, help,    0};
+}
+
+// An option that takes an argument, called `arg` in --help.
+OptionDef Value(const char* name, char short_name, OptionKind kind,
+                const char* arg, ConfKey conf, std::string Options::*text,
+                bool GivenOptions::*given, const char* help) {
+  return {name, short_name, kind, arg, conf, text, nullptr, given, help, 0};
+}
+
+// An option that takes a number of seconds, 1 to `max`.
+OptionDef Seconds(const char* name, int64_t max, ConfKey conf,
+                  std::string Options::*text, bool GivenOptions::*given,
+                  const char* help) {
+  return {name, 0,  OptionKind::kSeconds, "SECONDS", conf, text, nullptr, given,
+          help, max};
+}
+
+std::vector<OptionDef> MakeOptionTable() {
+  using O = Options;
+  using G = GivenOptions;
+  return {
+      Value("nfsdfs", 'n', kPathOrNone, "DIR", kKey, &O::nfsdfs, &G::nfsdfs,
+            "nfsd filesystem holding the upcall files\n"
+            "(default /proc/fs/nfsd; none: do not use them)"),
+      Value("cld-pipe", 0, kPathOrNone, "PATH", kKey, &O::cld_pipe,
+            &G::cld_pipe,
+            "the stock kernel's cld pipe (default\n"
+            "/var/lib/nfs/rpc_pipefs/nfsd/cld; none: no cld)"),
+      Value("db", 'D', kPath, "PATH", kKey, &O::db, &G::db,
+            "SQLite database\n"
+            "(default /var/lib/nfs/nfsd-helper/state.sqlite)"),
+      Value("scope", 's', kScope, "NAME", kKey, &O::scope, &G::scope,
+            "name of the record set served (default \"default\")"),
+      Flag("foreground", 'F', kKey, &O::foreground, &G::foreground,
+           "do not detach; log to stderr"),
+      Flag("debug", 'd', kKey, &O::debug, &G::debug,
+           "log every request and reply"),
+      Value("config", 0, kPath, "FILE", kNoKey, &O::config, &G::config,
+            "read section [nfsd-helper] of this nfs.conf(5)\n"
+            "file and of FILE.d/*.conf (default /etc/nfs.conf)"),
+      Value("ctl-socket", 0, kAbsolutePath, "PATH", kKey, &O::ctl_socket,
+            &G::ctl_socket,
+            "serve helper-ctl on this socket\n"
+            "(default /run/nfsd-helper/ctl.sock)"),
+      Flag("idmap", 0, kKey, &O::idmap, &G::idmap,
+           "also serve nfsd's NFSv4 ID mapping (the\n"
+           "nfs4.idtoname and nfs4.nametoid channels)"),
+      Value("idmap-conf", 0, kPath, "PATH", kKey, &O::idmap_conf,
+            &G::idmap_conf,
+            "idmapd.conf(5) file for ID mapping\n"
+            "(default /etc/idmapd.conf)"),
+      Seconds("idmap-cache-timeout", 365 * 24 * 3600, kKey,
+              &O::idmap_cache_timeout, &G::idmap_cache_timeout,
+              "how long nfsd may keep a mapping (default:\n"
+              "Cache-Expiration of idmapd.conf, else 600)"),
+      Value("idmap-rpc-dir", 0, kPath, "DIR", kKey, &O::idmap_rpc_dir,
+            &G::idmap_rpc_dir,
+            "where the channels are (default /proc/net/rpc)"),
+      Value("nfsdcld-db", 0, kPathOrNone, "PATH|none", kKey, &O::nfsdcld_db,
+            &G::nfsdcld_db,
+            "nfsdcld database to import at the first start\n"
+            "(default /var/lib/nfs/nfsdcld/main.sqlite)"),
+      Value("nfsdcltrack-db", 0, kPathOrNone, "PATH|none", kKey,
+            &O::nfsdcltrack_db, &G::nfsdcltrack_db,
+            "nfsdcltrack database, imported at the first\n"
+            "start if there is no nfsdcld database (default\n"
+            "/var/lib/nfs/nfsdcltrack/main.sqlite)"),
+      Value("ha-callout", 0, kAbsolutePath, "PROG", kKey, &O::ha_callout,
+            &G::ha_callout,
+            "run PROG add-client|del-client SCOPE ID-HEX\n"
+            "after each durable change of a record"),
+      Seconds("ha-callout-timeout", 3600, kKey, &O::ha_callout_timeout,
+              &G::ha_callout_timeout,
+              "kill a callout still running after this long\n"
+              "(default 10)"),
+      Flag("help", 'h', kNoKey, &O::help, nullptr, "show this help and exit"),
+      Flag("version", 'V', kNoKey, &O::version, nullptr,
+           "show the version and exit"),
+  };
+}
+
+// getopt_long's value for the long-only option at `index` of the table:
+// above every character a short option can be.
+constexpr int kLongOnlyBase = 256;
+
+// "a, b and c".
+std::string JoinedList(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += i + 1 == items.size() ? " and " : ", ";
+    out += items[i];
+  }
+  return out;
+}
+
+// `text` with its words wrapped into lines of at most `width` characters.
+std::string Wrapped(const std::string& text, size_t width) {
+  std::string out, line;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find(' ', at);
+    if (end == std::string::npos) end = text.size();
+    std::string word = text.substr(at, end - at);
+    at = end + 1;
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  return out + line + "\n";
+}
+
+std::string MakeUsageText() {
+  // The descriptions start in this column; an option too long to leave two
+  // spaces before it gets a line of its own.
+  constexpr size_t kColumn = 21;
+  std::string text =
+      "Usage: nfsd-helper [OPTION]...\n"
+      "Keep the NFSv4 client records the Linux NFS server needs for reboot\n"
+      "recovery, serving the kernel's client-tracking upcalls.\n"
+      "\n";
+  std::vector<std::string> no_key;
+  for (const OptionDef& d : OptionTable()) {
+    std::string head = "  ";
+    head += d.short_name ? std::string("-") + d.short_name + ", " : "    ";
+    head += std::string("--") + d.name;
+    if (d.arg) head += std::string(" ") + d.arg;
+    if (head.size() + 2 > kColumn) {
+      head += "\n";
+      head.append(kColumn, ' ');
+    } else {
+      head.append(kColumn - head.size(), ' ');
+    }
+    std::string help = d.help;
+    for (size_t nl = help.find('\n'); nl != std::string::npos;
+         nl = help.find('\n', nl + 1 + kColumn))
+      help.insert(nl + 1, kColumn, ' ');
+    text += head + help + "\n";
+    if (d.conf == ConfKey::kNone) no_key.push_back(std::string("--") + d.name);
+  }
+  return text + "\n" +
+         Wrapped("Each option but " + JoinedList(no_key) +
+                     " may also be set by the key of the same name in "
+                     "section [nfsd-helper] of the nfs.conf file; the "
+                     "command line wins over it.",
+                 72);
+}
 
 }  // namespace
 
+const std::vector<OptionDef>& OptionTable() {
+  static const std::vector<OptionDef> table = MakeOptionTable();
+  return table;
+}
+
 const char* UsageText() {
-  return "Usage: nfsd-helper [OPTION]...\n"
-         "Keep the NFSv4 client records the Linux NFS server needs for reboot\n"
-         "recovery, serving the kernel's client-tracking upcalls.\n"
-         "\n"
-         "  -n, --nfsdfs DIR   nfsd filesystem holding the upcall files\n"
-         "                     (default /proc/fs/nfsd; none: do not use them)\n"
-         "      --cld-pipe PATH\n"
-         "                     the stock kernel's cld pipe (default\n"
-         "                     /var/lib/nfs/rpc_pipefs/nfsd/cld; none: no cld)\n"
-         "  -D, --db PATH      SQLite database\n"
-         "                     (default /var/lib/nfs/nfsd-helper/state.sqlite)\n"
-         "  -s, --scope NAME   name of the record set served (default "
-         "\"default\")\n"
-         "  -F, --foreground   do not detach; log to stderr\n"
-         "  -d, --debug        log every request and reply\n"
-         "      --config FILE  read section [nfsd-helper] of this nfs.conf(5)\n"
-         "                     file and of FILE.d/*.conf (default "
-         "/etc/nfs.conf)\n"
-         "      --ctl-socket PATH\n"
-         "                     serve helper-ctl on this socket\n"
-         "                     (default /run/nfsd-helper/ctl.sock)\n"
-         "      --idmap        also serve nfsd's NFSv4 ID mapping (the\n"
-         "                     nfs4.idtoname and nfs4.nametoid channels)\n"
-         "      --idmap-conf PATH\n"
-         "                     idmapd.conf(5) file for ID mapping\n"
-         "                     (default /etc/idmapd.conf)\n"
-         "      --idmap-cache-timeout SECONDS\n"
-         "                     how long nfsd may keep a mapping (default:\n"
-         "                     Cache-Expiration of idmapd.conf, else 600)\n"
-         "      --idmap-rpc-dir DIR\n"
-         "                     where the channels are (default /proc/net/rpc)\n"
-         "      --nfsdcld-db PATH|none\n"
-         "                     nfsdcld database to import at the first start\n"
-         "                     (default /var/lib/nfs/nfsdcld/main.sqlite)\n"
-         "      --nfsdcltrack-db PATH|none\n"
-         "                     nfsdcltrack database, imported at the first\n"
-         "                     start if there is no nfsdcld database (default\n"
-         "                     /var/lib/nfs/nfsdcltrack/main.sqlite)\n"
-         "      --ha-callout PROG\n"
-         "                     run PROG add-client|del-client SCOPE ID-HEX\n"
-         "                     after each durable change of a record\n"
-         "      --ha-callout-timeout SECONDS\n"
-         "                     kill a callout still running after this long\n"
-         "                     (default 10)\n"
-         "  -h, --help         show this help and exit\n"
-         "  -V, --version      show the version and exit\n"
-         "\n"
-         "Keys nfsdfs, cld-pipe, db, scope, foreground, debug and ctl-socket of\n"
-         "[nfsd-helper] set the options of the same name; the command line\n"
-         "wins over them.\n"
-         "Keys idmap, idmap-conf, idmap-cache-timeout and idmap-rpc-dir set\n"
-         "the --idmap options the same way. Keys nfsdcld-db and\n"
-         "nfsdcltrack-db set --nfsdcld-db and --nfsdcltrack-db.\n"
-         "Keys ha-callout and ha-callout-timeout set --ha-callout and\n"
-         "--ha-callout-timeout.\n";
+  static const std::string text = MakeUsageText();
+  return text.c_str();
+}
+
+std::string OptionValueProblem(const OptionDef& def, const std::string& value) {
+  switch (def.kind) {
+    case OptionKind::kFlag:
+      return "";
+    case OptionKind::kPath:
+    case OptionKind::kPathOrNone:
+      return value.empty() ? "give a path" : "";
+    case OptionKind::kAbsolutePath:
+      return !value.empty() && value[0] == '/' ? "" : "give an absolute path";
+    case OptionKind::kScope:
+      return ValidScopeName(value) ? "" : kScopeNameRule;
+    case OptionKind::kSeconds: {
+      int64_t seconds;
+      if (ParseSeconds(value, &seconds) && seconds <= def.max_seconds)
+        return "";
+      return "give a number of seconds, 1 to " +
+             std::to_string(def.max_seconds);
+    }
+  }
+  return "";
 }
 
 Status MakePathsAbsolute(const std::string& cwd, Options* opts) {
-  const std::pair<const char*, std::string*> paths[] = {
-      {"--db", &opts->db},
-      {"--nfsdfs", &opts->nfsdfs},
-      {"--cld-pipe", &opts->cld_pipe},
-      {"--ctl-socket", &opts->ctl_socket},
-      {"--nfsdcld-db", &opts->nfsdcld_db},
-      {"--nfsdcltrack-db", &opts->nfsdcltrack_db},
-      {"--idmap-conf", &opts->idmap_conf},
-      {"--idmap-rpc-dir", &opts->idmap_rpc_dir},
-  };
-  for (const auto& [name, path] : paths) {
+  for (const OptionDef& d : OptionTable()) {
+    if (d.kind != OptionKind::kPath && d.kind != OptionKind::kPathOrNone &&
+        d.kind != OptionKind::kAbsolutePath)
+      continue;
+    if (d.text == &Options::config) continue;  // read already
+    std::string* path = &(opts->*d.text);
     if (path->empty() || (*path)[0] == '/' || *path == kNone) continue;
     if (cwd.empty())
-      return Status::Invalid(std::string(name) + " " + *path +
+      return Status::Invalid(std::string("--") + d.name + " " + *path +
                              " is a relative path and the current directory "
                              "cannot be found: give an absolute path");
     *path = (cwd == "/" ? cwd : cwd + "/") + *path;
@@ -115,154 +235,84 @@ bool ParseSeconds(const std::string& text, int64_t* out) {
   return true;
 }
 
-bool ValidScopeName(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+namespace {
 
-Status ParseOptions(int argc, char** argv, Options* out) {
-  static const struct option kLong[] = {
-      {"nfsdfs", required_argument, nullptr, 'n'},
-      {"db", required_argument, nullptr, 'D'},
-      {"scope", required_argument, nullptr, 's'},
-      {"foreground", no_argument, nullptr, 'F'},
-      {"debug", no_argument, nullptr, 'd'},
-      {"help", no_argument, nullptr, 'h'},
-      {"version", no_argument, nullptr, 'V'},
-      {"config", required_argument, nullptr, kOptConfig},
-      {"ctl-socket", required_argument, nullptr, kOptCtlSocket},
-      {"nfsdcld-db", required_argument, nullptr, kOptNfsdcldDb},
-      {"nfsdcltrack-db", required_argument, nullptr, kOptNfsdcltrackDb},
-      {"cld-pipe", required_argument, nullptr, kOptCldPipe},
-      {"idmap", no_argument, nullptr, kOptIdmap},
-      {"idmap-conf", required_argument, nullptr, kOptIdmapConf},
-      {"idmap-cache-timeout", required_argument, nullptr,
-       kOptIdmapCacheTimeout},
-      {"idmap-rpc-dir", required_argument, nullptr, kOptIdmapRpcDir},
-      {"ha-callout", required_argument, nullptr, kOptHaCallout},
-      {"ha-callout-timeout", required_argument, nullptr, kOptHaCalloutTimeout},
-      {nullptr, 0, nullptr, 0},
-  };
-  Options o;
-  opterr = 0;
-  optind = 1;
-  int c;
-  while ((c = getopt_long(argc, argv, ":n:D:s:FdhV", kLong, nullptr)) != -1) {
-    switch (c) {
-      case 'n':
-        o.nfsdfs = optarg;
-        o.given.nfsdfs = true;
-        break;
-      case 'D':
-        o.db = optarg;
-        o.given.db = true;
-        break;
-      case 's':
-        o.scope = optarg;
-        o.given.scope = true;
-        break;
-      case 'F':
-        o.foreground = true;
-        o.given.foreground = true;
-        break;
-      case 'd':
-        o.debug = true;
-        o.given.debug = true;
-        break;
-      case 'h':
-        o.help = true;
-        break;
-      case 'V':
-        o.version = true;
-        break;
-      case kOptIdmap:
-        o.idmap = true;
-        o.given.idmap = true;
-        break;
-      case kOptIdmapConf:
-        o.idmap_conf = optarg;
-        o.given.idmap_conf = true;
-        break;
-      case kOptIdmapCacheTimeout:
-        o.idmap_cache_timeout = optarg;
-        o.given.idmap_cache_timeout = true;
-        break;
-      case kOptIdmapRpcDir:
-        o.idmap_rpc_dir = optarg;
-        o.given.idmap_rpc_dir = true;
-        break;
-      case kOptNfsdcldDb:
-        o.nfsdcld_db = optarg;
-        o.given.nfsdcld_db = true;
-        break;
-      case kOptNfsdcltrackDb:
-        o.nfsdcltrack_db = optarg;
-        o.given.nfsdcltrack_db = true;
-        break;
-      case kOptHaCallout:
-        o.ha_callout = optarg;
-        o.given.ha_callout = true;
-        break;
-      case kOptHaCalloutTimeout:
-        o.ha_callout_timeout = optarg;
-        o.given.ha_callout_timeout = true;
-        break;
-      case kOptCtlSocket:
-        o.ctl_socket = optarg;
-        o.given.ctl_socket = true;
-        break;
-      case kOptCldPipe:
-        o.cld_pipe = optarg;
-        o.given.cld_pipe = true;
-        break;
-      case kOptConfig:
-        o.config = optarg;
-        o.given.config = true;
-        break;
-      case ':':
-        return Status::Invalid(std::string("option ") + argv[optind - 1] +
-                               " needs an argument");
-      default:
-        return Status::Invalid(std::string("unknown option ") +
-                               argv[optind - 1]);
+// The message for a bad argument `value` of `def` on the command line.
+std::string CommandLineProblem(const OptionDef& def, const std::string& value) {
+  const std::string flag = std::string("--") + def.name;
+  switch (def.kind) {
+    case OptionKind::kPath:
+    case OptionKind::kPathOrNone:
+      if (!value.empty()) return "";
+      return flag + " must not be empty" +
+             (def.kind == OptionKind::kPathOrNone ? " (use none)" : "");
+    case OptionKind::kAbsolutePath:
+      return value.empty() || value[0] != '/'
+                 ? flag + " must be an absolute path"
+                 : "";
+    default: {
+      std::string problem = OptionValueProblem(def, value);
+      return problem.empty() ? "" : flag + " '" + value + "': " + problem;
     }
   }
+}
+
+}  // namespace
+
+Status ParseOptions(int argc, char** argv, Options* out) {
+  const std::vector<OptionDef>& table = OptionTable();
+  std::vector<struct option> long_options;
+  std::string short_options = ":";  // ':' reports a missing argument
+  for (size_t i = 0; i < table.size(); ++i) {
+    const OptionDef& d = table[i];
+    const bool arg = d.kind != OptionKind::kFlag;
+    long_options.push_back(
+        {d.name, arg ? required_argument : no_argument, nullptr,
+         d.short_name ? d.short_name : kLongOnlyBase + static_cast<int>(i)});
+    if (d.short_name) {
+      short_options += d.short_name;
+      if (arg) short_options += ':';
+    }
+  }
+  long_options.push_back({nullptr, 0, nullptr, 0});
+
+  Options o;
+  opterr = 0;
+  // 0, not 1: glibc then also forgets how far into an argument the last
+  // scan got ("-Dx" cut short by an error), which a second parse in the
+  // same process (the tests) would otherwise trip over.
+  optind = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, short_options.c_str(),
+                          long_options.data(), nullptr)) != -1) {
+    if (c == ':')
+      return Status::Invalid(std::string("option ") + argv[optind - 1] +
+                             " needs an argument");
+    const OptionDef* def = nullptr;
+    if (c >= kLongOnlyBase &&
+        c < kLongOnlyBase + static_cast<int>(table.size())) {
+      def = &table[c - kLongOnlyBase];
+    } else if (c != '?') {
+      for (const OptionDef& d : table)
+        if (d.short_name == c) def = &d;
+    }
+    if (def == nullptr)
+      return Status::Invalid(std::string("unknown option ") + argv[optind - 1]);
+    if (def->kind == OptionKind::kFlag) {
+      o.*def->flag = true;
+    } else {
+      o.*def->text = optarg;
+    }
+    if (def->given) o.given.*def->given = true;
+  }
   if (optind < argc)
-    return Status::Invalid(std::string("unexpected argument '") +
-                           argv[optind] + "'");
-  if (o.nfsdfs.empty()) return Status::Invalid("--nfsdfs must not be empty");
-  if (o.cld_pipe.empty())
-    return Status::Invalid("--cld-pipe must not be empty");
-  if (o.db.empty()) return Status::Invalid("--db must not be empty");
-  if (o.config.empty()) return Status::Invalid("--config must not be empty");
-  if (o.nfsdcld_db.empty() || o.nfsdcltrack_db.empty())
-    return Status::Invalid(
-        "--nfsdcld-db and --nfsdcltrack-db must not be empty (use none)");
-  if (o.ctl_socket.empty() || o.ctl_socket[0] != '/')
-    return Status::Invalid("--ctl-socket must be an absolute path");
-  if (o.idmap_conf.empty())
-    return Status::Invalid("--idmap-conf must not be empty");
-  if (o.idmap_rpc_dir.empty())
-    return Status::Invalid("--idmap-rpc-dir must not be empty");
-  int64_t seconds;
-  if (o.given.idmap_cache_timeout &&
-      !ParseSeconds(o.idmap_cache_timeout, &seconds))
-    return Status::Invalid("--idmap-cache-timeout '" + o.idmap_cache_timeout +
-                           "': give a number of seconds, 1 to 31536000");
-  if (o.given.ha_callout && (o.ha_callout.empty() || o.ha_callout[0] != '/'))
-    return Status::Invalid("--ha-callout must be an absolute path");
-  if (o.given.ha_callout_timeout &&
-      (!ParseSeconds(o.ha_callout_timeout, &seconds) || seconds > 3600))
-    return Status::Invalid("--ha-callout-timeout '" + o.ha_callout_timeout +
-                           "': give a number of seconds, 1 to 3600");
-  if (!ValidScopeName(o.scope))
-    return Status::Invalid("--scope '" + o.scope +
-                           "': use 1-64 characters of A-Z a-z 0-9 . _ -");
+    return Status::Invalid(std::string("unexpected argument '") + argv[optind] +
+                           "'");
+  for (const OptionDef& d : table) {
+    if (d.kind == OptionKind::kFlag || !(o.given.*d.given)) continue;
+    std::string problem = CommandLineProblem(d, o.*d.text);
+    if (!problem.empty()) return Status::Invalid(problem);
+  }
   *out = o;
   return Status::Ok();
 }

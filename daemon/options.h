@@ -1,24 +1,31 @@
 // Options of nfsd-helper (see man/nfsd-helper.8): from the command line, and
 // from the [nfsd-helper] section of nfs.conf (daemon/config/) for those the
 // command line does not give.
+//
+// Rationale. Each option is written once, as one OptionDef of OptionTable()
+// (options.cc): its long and short name, whether it takes an argument and
+// how that is checked, whether nfs.conf has a key for it, its line of
+// --help, and the members of Options and GivenOptions it sets. From that
+// table come getopt_long's option array and short-option string, what
+// parsing an option does, the value checks, the keys of [nfsd-helper] that
+// daemon/config/helper_config.cc accepts and lists, the --help text, and
+// the paths made absolute. Adding an option is: a member of Options (and
+// of GivenOptions), a row of the table, and its description in
+// man/nfsd-helper.8 (tests/docs_test.cc checks that the page and --help
+// agree; daemon/options_test.cc checks the table against everything it
+// feeds).
 #ifndef DAEMON_OPTIONS_H_
 #define DAEMON_OPTIONS_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
-#include "daemon/control/defaults.h"
+#include "common/defaults.h"
+#include "common/scope_name.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh {
-
-inline constexpr char kDefaultNfsdfs[] = "/proc/fs/nfsd";
-inline constexpr char kDefaultDb[] = "/var/lib/nfs/nfsd-helper/state.sqlite";
-inline constexpr char kDefaultScope[] = "default";
-inline constexpr char kDefaultConfig[] = "/etc/nfs.conf";
-inline constexpr char kDefaultCldPipe[] = "/var/lib/nfs/rpc_pipefs/nfsd/cld";
-// The value of --nfsdfs and --cld-pipe that turns that protocol off.
-inline constexpr char kNone[] = "none";
 
 // Which options the command line gave: they win over the configuration file.
 struct GivenOptions {
@@ -47,7 +54,7 @@ struct Options {
   std::string db = kDefaultDb;
   std::string scope = kDefaultScope;
   // Where helper-ctl finds the daemon (daemon/control/server.h).
-  std::string ctl_socket = control::kDefaultSocket;
+  std::string ctl_socket = kDefaultCtlSocket;
   bool foreground = false;
   bool debug = false;
   bool help = false;
@@ -62,8 +69,8 @@ struct Options {
   std::string idmap_rpc_dir = "/proc/net/rpc";
   // nfs-utils' databases, imported at the first start unless "none"
   // (daemon/migrate/nfsdcld_import.h).
-  std::string nfsdcld_db = "/var/lib/nfs/nfsdcld/main.sqlite";
-  std::string nfsdcltrack_db = "/var/lib/nfs/nfsdcltrack/main.sqlite";
+  std::string nfsdcld_db = kDefaultNfsdcldDb;
+  std::string nfsdcltrack_db = kDefaultNfsdcltrackDb;
   // HA callout (daemon/callout/): PROG run as "PROG add-client|del-client
   // SCOPE CLIENT-ID-HEX" after each durable change; "" for none. The
   // timeout is a number of seconds as text ("" = 10).
@@ -77,24 +84,69 @@ struct Options {
   GivenOptions configured;
 };
 
+// What an option's argument is, which decides how it is checked on the
+// command line and in nfs.conf alike (OptionValueProblem).
+enum class OptionKind {
+  kFlag,          // no argument: sets a bool; in nfs.conf, a boolean
+  kPath,          // a non-empty path; a relative one is made absolute
+  kPathOrNone,    // the same, or "none" (kNone) to turn something off
+  kAbsolutePath,  // a path that starts with '/'
+  kScope,         // a scope name (common/scope_name.h)
+  kSeconds,       // 1 to OptionDef::max_seconds decimal seconds
+};
+
+// Whether [nfsd-helper] of nfs.conf has a key for the option. The key is
+// always the long name ("ha-callout" sets --ha-callout), as the man page
+// and --help promise.
+enum class ConfKey { kNone, kSameName };
+
+// One option of nfsd-helper: everything the command line, nfs.conf and
+// --help need to know about it.
+struct OptionDef {
+  const char* name;  // the long option without "--": "ctl-socket"
+  char short_name;   // 'D' for -D; 0 if none
+  OptionKind kind;
+  const char* arg;  // the argument in --help ("PATH"); nullptr for kFlag
+  ConfKey conf;
+  // Where the option goes: `text` gets the argument, or, for kFlag, `flag`
+  // becomes true. `given` is marked in Options::given (and, by nfs.conf,
+  // in Options::configured); nullptr for --help and --version, which are
+  // not choices about the service.
+  std::string Options::*text;
+  bool Options::*flag;
+  bool GivenOptions::*given;
+  // Its description in --help: lines of at most 51 characters, separated
+  // by '\n', without the last one.
+  const char* help;
+  int64_t max_seconds;  // kSeconds only
+};
+
+// Every option, in the order --help lists them; the keys of [nfsd-helper]
+// are applied and listed in this order too.
+const std::vector<OptionDef>& OptionTable();
+
+// What is wrong with `value` as the argument of `def` (not kFlag), as a
+// phrase for the end of a message ("give an absolute path"), or "" if
+// nothing is. An empty value is wrong for every kind. The command line
+// (ParseOptions) and nfs.conf (daemon/config/) check with this alike.
+std::string OptionValueProblem(const OptionDef& def, const std::string& value);
+
 // Parses argv, recording in out->given which options it set. On error returns
 // kInvalid with a message naming the option.
 Status ParseOptions(int argc, char** argv, Options* out);
+// The text of --help, generated from OptionTable().
 const char* UsageText();
 
-// Makes the relative paths among the options (db, nfsdfs, cld_pipe,
-// ctl_socket, nfsdcld_db, nfsdcltrack_db, idmap_conf, idmap_rpc_dir; "none"
-// is left alone) absolute against `cwd`, the directory nfsd-helper was
-// started in: detached, it runs in "/", where a relative path would name
-// another file than the one meant. An empty `cwd` (it cannot be found) and
-// a relative path is kInvalid, naming the option.
+// Makes the relative paths among the options (those of the path kinds but
+// --config, which has been read by then; "none" is left alone) absolute
+// against `cwd`, the directory nfsd-helper was started in: detached, it runs
+// in "/", where a relative path would name another file than the one meant.
+// An empty `cwd` (it cannot be found) and a relative path is kInvalid, naming
+// the option.
 Status MakePathsAbsolute(const std::string& cwd, Options* opts);
 
 // A cache timeout: 1..31536000 decimal seconds.
 bool ParseSeconds(const std::string& text, int64_t* out);
-
-// A scope name: 1..64 characters of [A-Za-z0-9._-].
-bool ValidScopeName(const std::string& name);
 
 }  // namespace nfsdh
 

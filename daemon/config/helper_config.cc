@@ -7,54 +7,16 @@
 namespace nfsdh::config {
 namespace {
 
-enum class Kind { kPath, kScope, kBool, kSeconds };
+// The keys of [nfsd-helper] are the options of daemon/options.h's table
+// that have one (ConfKey::kSameName), named as the long option.
+bool IsKey(const OptionDef& d) { return d.conf == ConfKey::kSameName; }
 
-// A key of [nfsd-helper] and the option it sets.
-struct Key {
-  const char* name;
-  const char* flag;  // the command-line option that wins over it
-  Kind kind;
-  std::string Options::*text;  // kPath, kScope, kSeconds
-  bool Options::*on;           // kBool
-  bool GivenOptions::*given;
-};
-
-const Key kKeys[] = {
-    {"nfsdfs", "--nfsdfs", Kind::kPath, &Options::nfsdfs, nullptr,
-     &GivenOptions::nfsdfs},
-    {"db", "--db", Kind::kPath, &Options::db, nullptr, &GivenOptions::db},
-    {"scope", "--scope", Kind::kScope, &Options::scope, nullptr,
-     &GivenOptions::scope},
-    {"foreground", "--foreground", Kind::kBool, nullptr, &Options::foreground,
-     &GivenOptions::foreground},
-    {"debug", "--debug", Kind::kBool, nullptr, &Options::debug,
-     &GivenOptions::debug},
-    {"ctl-socket", "--ctl-socket", Kind::kPath, &Options::ctl_socket, nullptr,
-     &GivenOptions::ctl_socket},
-    {"cld-pipe", "--cld-pipe", Kind::kPath, &Options::cld_pipe, nullptr,
-     &GivenOptions::cld_pipe},
-    {"nfsdcld-db", "--nfsdcld-db", Kind::kPath, &Options::nfsdcld_db, nullptr,
-     &GivenOptions::nfsdcld_db},
-    {"nfsdcltrack-db", "--nfsdcltrack-db", Kind::kPath,
-     &Options::nfsdcltrack_db, nullptr, &GivenOptions::nfsdcltrack_db},
-    {"idmap", "--idmap", Kind::kBool, nullptr, &Options::idmap,
-     &GivenOptions::idmap},
-    {"idmap-conf", "--idmap-conf", Kind::kPath, &Options::idmap_conf, nullptr,
-     &GivenOptions::idmap_conf},
-    {"idmap-cache-timeout", "--idmap-cache-timeout", Kind::kSeconds,
-     &Options::idmap_cache_timeout, nullptr,
-     &GivenOptions::idmap_cache_timeout},
-    {"idmap-rpc-dir", "--idmap-rpc-dir", Kind::kPath, &Options::idmap_rpc_dir,
-     nullptr, &GivenOptions::idmap_rpc_dir},
-    {"ha-callout", "--ha-callout", Kind::kPath, &Options::ha_callout, nullptr,
-     &GivenOptions::ha_callout},
-    {"ha-callout-timeout", "--ha-callout-timeout", Kind::kSeconds,
-     &Options::ha_callout_timeout, nullptr, &GivenOptions::ha_callout_timeout},
-};
-constexpr char kKnownKeys[] =
-    "nfsdfs, db, scope, foreground, debug, ctl-socket, cld-pipe, idmap, idmap-conf, "
-    "idmap-cache-timeout, idmap-rpc-dir, nfsdcld-db, nfsdcltrack-db, "
-    "ha-callout, ha-callout-timeout";
+// "nfsdfs, cld-pipe, ...": the keys, for the warning about an unknown one.
+std::string KnownKeyList() {
+  std::string out;
+  for (const std::string& k : KnownKeys()) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
 
 bool InHelperSection(std::string_view section, bool in_subsection) {
   return !in_subsection && EqualsIgnoreCase(section, kHelperSection);
@@ -64,9 +26,9 @@ bool InHelperSection(const Assignment& a) {
   return InHelperSection(a.section, a.subsection.has_value());
 }
 
-const Key* FindKey(std::string_view name) {
-  for (const Key& k : kKeys) {
-    if (EqualsIgnoreCase(name, k.name)) return &k;
+const OptionDef* FindKey(std::string_view name) {
+  for (const OptionDef& d : OptionTable()) {
+    if (IsKey(d) && EqualsIgnoreCase(name, d.name)) return &d;
   }
   return nullptr;
 }
@@ -75,37 +37,28 @@ std::string Quoted(std::string_view s) {
   return "'" + nfsdfs::EscapeForLog(s) + "'";
 }
 
-// What is wrong with `value` for `key`, or "" if it is good.
-std::string Problem(const Key& key, const std::string& value) {
-  switch (key.kind) {
-    case Kind::kPath:
-      return "";  // any non-empty path, as on the command line
-    case Kind::kScope:
-      return ValidScopeName(value) ? ""
-                                   : "use 1-64 characters of A-Z a-z 0-9 . _ -";
-    case Kind::kBool:
-      return ParseBool(value) ? ""
-                              : "not a boolean: use 1, t, true, y, yes or on, "
-                                "or 0, f, false, n, no or off";
-    case Kind::kSeconds: {
-      int64_t seconds;
-      return ParseSeconds(value, &seconds)
-                 ? ""
-                 : "give a number of seconds, 1 to 31536000";
-    }
-  }
-  return "";
+// What is wrong with `value` for `key`, or "" if it is good: the command
+// line's check, except that a flag is a boolean here.
+std::string Problem(const OptionDef& key, const std::string& value) {
+  if (key.kind == OptionKind::kFlag)
+    return ParseBool(value) ? ""
+                            : "not a boolean: use 1, t, true, y, yes or on, "
+                              "or 0, f, false, n, no or off";
+  return OptionValueProblem(key, value);
 }
 
-const char* WhatToGive(Kind kind) {
+const char* WhatToGive(OptionKind kind) {
   switch (kind) {
-    case Kind::kPath:
+    case OptionKind::kPath:
+    case OptionKind::kPathOrNone:
       return "a path";
-    case Kind::kScope:
+    case OptionKind::kAbsolutePath:
+      return "an absolute path";
+    case OptionKind::kScope:
       return "a scope name";
-    case Kind::kBool:
+    case OptionKind::kFlag:
       return "a boolean";
-    case Kind::kSeconds:
+    case OptionKind::kSeconds:
       return "a number of seconds";
   }
   return "a value";
@@ -113,7 +66,7 @@ const char* WhatToGive(Kind kind) {
 
 // Checks the assignment of `key` in force and applies it to *opts unless the
 // command line gave the option.
-void ApplyKey(const Conf& conf, const Key& key, const Assignment& last,
+void ApplyKey(const Conf& conf, const OptionDef& key, const Assignment& last,
               const EnvFn& env, Options* opts, ConfigReport* report) {
   const bool given = opts->given.*key.given;
   std::string where = last.origin.ToString() + ": [" + kHelperSection + "] " +
@@ -136,16 +89,16 @@ void ApplyKey(const Conf& conf, const Key& key, const Assignment& last,
   }
   if (!problem.empty()) {
     if (given) {
-      report->warnings.push_back(where + ": " + problem + " (not used: " +
-                                 key.flag + " is on the command line)");
+      report->warnings.push_back(where + ": " + problem + " (not used: --" +
+                                 key.name + " is on the command line)");
     } else {
       report->errors.push_back(where + ": " + problem);
     }
     return;
   }
   if (given) return;
-  if (key.kind == Kind::kBool) {
-    opts->*key.on = *ParseBool(value);
+  if (key.kind == OptionKind::kFlag) {
+    opts->*key.flag = *ParseBool(value);
   } else {
     opts->*key.text = value;
   }
@@ -218,7 +171,8 @@ void ApplySharedDefaults(const Conf& conf, Options* opts,
 
 std::vector<std::string> KnownKeys() {
   std::vector<std::string> out;
-  for (const Key& k : kKeys) out.push_back(k.name);
+  for (const OptionDef& d : OptionTable())
+    if (IsKey(d)) out.push_back(d.name);
   return out;
 }
 
@@ -243,10 +197,11 @@ void ApplyHelperSection(const Conf& conf, Options* opts, ConfigReport* report,
     if (InHelperSection(a) && FindKey(a.key) == nullptr) {
       report->warnings.push_back(a.origin.ToString() + ": [" + kHelperSection +
                                  "] unknown key " + Quoted(a.key) +
-                                 " ignored; known keys: " + kKnownKeys);
+                                 " ignored; known keys: " + KnownKeyList());
     }
   }
-  for (const Key& key : kKeys) {
+  for (const OptionDef& key : OptionTable()) {
+    if (!IsKey(key)) continue;
     // The last assignment decides, even an empty one (see ApplyKey).
     const Assignment* last = nullptr;
     for (const Assignment& a : conf.assignments()) {

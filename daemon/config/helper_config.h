@@ -1,14 +1,13 @@
 // The [nfsd-helper] section of nfs.conf(5): the daemon's options from the
 // configuration file, below the command line.
 //
-// Keys: nfsdfs, cld-pipe and db (paths; "none" turns a protocol off), scope
-// (a scope name), foreground and debug (booleans, as nfs-utils'
-// conf_get_bool reads them). ID mapping: idmap (a
-// boolean), idmap-conf and idmap-rpc-dir (paths), idmap-cache-timeout
-// (seconds, 1 to 31536000). Migration: nfsdcld-db and nfsdcltrack-db (paths
-// or "none"). The last assignment of
-// a key, over nfs.conf and then nfs.conf.d/*.conf, is the one in force; an
-// option given on the command line wins over it.
+// Keys: those options of daemon/options.h's OptionTable() that have one
+// (all but --config, --help and --version), named as the long option. A
+// value is checked as the option's argument is on the command line
+// (OptionValueProblem), except that a flag's key is a boolean, as nfs-utils'
+// conf_get_bool reads them. The last assignment of a key, over nfs.conf and
+// then nfs.conf.d/*.conf, is the one in force; an option given on the
+// command line wins over it.
 //
 // nfs-utils skips with a warning what it cannot parse; nfsd-helper does too,
 // except in its own section, where such a line is an error, as is a value it
@@ -42,7 +41,7 @@ struct ConfigReport {
   std::vector<std::string> applied;
 };
 
-// The keys [nfsd-helper] knows, in the order of the table.
+// The keys [nfsd-helper] knows, in the order of OptionTable().
 std::vector<std::string> KnownKeys();
 
 // Sets in *opts every option that [nfsd-helper] of `conf` sets and

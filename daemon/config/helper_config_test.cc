@@ -272,13 +272,13 @@ TEST_CASE("an unknown key is a warning with its file and line", "[config]") {
         Lines{"/etc/nfs.conf:5: [nfsd-helper \"ns1\"]: nfsd-helper reads "
               "only [nfsd-helper]; this section is ignored",
               "/etc/nfs.conf:3: [nfsd-helper] unknown key 'threads' ignored; "
-              "known keys: nfsdfs, db, scope, foreground, debug, ctl-socket, "
-              "cld-pipe, idmap, idmap-conf, idmap-cache-timeout, "
+              "known keys: nfsdfs, cld-pipe, db, scope, foreground, debug, "
+              "ctl-socket, idmap, idmap-conf, idmap-cache-timeout, "
               "idmap-rpc-dir, nfsdcld-db, nfsdcltrack-db, ha-callout, "
               "ha-callout-timeout",
               "/etc/nfs.conf:4: [nfsd-helper] unknown key 'Config' ignored; "
-              "known keys: nfsdfs, db, scope, foreground, debug, ctl-socket, "
-              "cld-pipe, idmap, idmap-conf, idmap-cache-timeout, "
+              "known keys: nfsdfs, cld-pipe, db, scope, foreground, debug, "
+              "ctl-socket, idmap, idmap-conf, idmap-cache-timeout, "
               "idmap-rpc-dir, nfsdcld-db, nfsdcltrack-db, ha-callout, "
               "ha-callout-timeout"});
   CHECK(o.db == "/x");  // the start goes on

@@ -47,16 +47,13 @@
 #include <string>
 #include <vector>
 
+#include "common/defaults.h"
 #include "daemon/store/store.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::migrate {
 
-inline constexpr char kDefaultNfsdcldDb[] = "/var/lib/nfs/nfsdcld/main.sqlite";
-inline constexpr char kDefaultNfsdcltrackDb[] =
-    "/var/lib/nfs/nfsdcltrack/main.sqlite";
-// The value of --nfsdcld-db and --nfsdcltrack-db that turns them off.
-inline constexpr char kNone[] = "none";
+// Its defaults, and kNone that turns an import off: common/defaults.h.
 
 enum class SourceKind { kNfsdcld, kNfsdcltrack };
 // "nfsdcld" or "nfsdcltrack".

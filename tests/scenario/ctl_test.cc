@@ -593,7 +593,8 @@ TEST_CASE("a live dump pages through many records", "[ctl][scenario]") {
   };
   std::ostream tap_out(&tap);
   std::ostringstream tap_err;
-  REQUIRE(nfsdh::ctl::kDumpVerb.run(
+  REQUIRE(nfsdh::ctl::RunVerb(
+              nfsdh::ctl::kDumpVerb,
               {"--json", "--scope", "default", "--ctl-socket", w.sock}, tap_out,
               tap_err) == 0);
   INFO(tap_err.str());
