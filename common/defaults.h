@@ -30,7 +30,7 @@ inline constexpr char kDefaultScope[] = "default";
 // The nfs.conf(5) file read for [nfsd-helper] (--config); its drop-in
 // directory is this + ".d".
 inline constexpr char kDefaultConfig[] = "/etc/nfs.conf";
-// Where nfsd-helper serves the control protocol (ctl/proto/nfsdh_ctl.x) and
+// Where nfsd-helper serves the control protocol (control-proto/nfsdh_ctl.x) and
 // helper-ctl looks for it (--ctl-socket): an AF_LOCAL stream socket, mode
 // 0600, in a directory of mode 0700.
 inline constexpr char kDefaultCtlSocket[] = "/run/nfsd-helper/ctl.sock";

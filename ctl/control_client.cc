@@ -10,7 +10,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "ctl/proto/ctl_proto.h"
+#include "control-proto/ctl_proto.h"
 
 namespace nfsdh::ctl {
 namespace {

@@ -1,5 +1,5 @@
 // ControlClient: helper-ctl's side of the control protocol
-// (ctl/proto/nfsdh_ctl.x), one connection to a running nfsd-helper.
+// (control-proto/nfsdh_ctl.x), one connection to a running nfsd-helper.
 //
 // Every call returns a Status for what went wrong on the way (no daemon,
 // refused, broken connection); what the daemon itself answered, including
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/idmap/stats.h"
+#include "daemon/idmap/idmap_stats.h"
 #include "daemon/stats.h"
 #include "daemon/store/store.h"
 #include "daemon/util/status.h"

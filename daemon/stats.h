@@ -13,7 +13,7 @@
 namespace nfsdh {
 
 // One upcall protocol: the four nfsdfs files, or the stock kernel's cld
-// pipe. The values are those of ctl_upcall_state in ctl/proto/nfsdh_ctl.x.
+// pipe. The values are those of ctl_upcall_state in control-proto/nfsdh_ctl.x.
 enum class ProtocolState {
   kNotConfigured = 0,  // "none": not served
   // The nfsd filesystem has no client-tracking files (a stock kernel): the

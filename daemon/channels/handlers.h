@@ -7,7 +7,7 @@
 // No handler sees a file descriptor or touches the store's rows.
 //
 // One file each: allow_client.cc, create_client.cc, expire_client.cc,
-// grace_done.cc (PROTOCOL.md §3), and cld.cc for the stock kernel's cld pipe
+// grace_done.cc (PROTOCOL.md §3), and cld_handler.cc for the stock kernel's cld pipe
 // (§4).
 #ifndef DAEMON_CHANNELS_HANDLERS_H_
 #define DAEMON_CHANNELS_HANDLERS_H_
@@ -43,7 +43,7 @@ nfsdfs::Parsed<nfsdfs::cld::Message> ParseCldUpcall(std::string_view msg);
 // allow_client "done", or a cld message at the size of `request`.
 std::string EncodeRefusal(batch::Protocol p, std::string_view request,
                           uint64_t seq, int status);
-// Its cld form (cld.cc).
+// Its cld form (cld_handler.cc).
 std::string EncodeCldRefusal(std::string_view request, uint64_t seq,
                              int status);
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/idmap/stats.h"
+#include "daemon/idmap/idmap_stats.h"
 #include "daemon/stats.h"
 #include "daemon/store/store.h"
 #include "daemon/tracker/tracker.h"

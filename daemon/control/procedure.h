@@ -1,4 +1,4 @@
-// Control procedures: one file per procedure of ctl/proto/nfsdh_ctl.x
+// Control procedures: one file per procedure of control-proto/nfsdh_ctl.x
 // (proc_<name>.cc), each exporting a Procedure registered in kProcedures[]
 // (procedure.cc). The server (server.h) knows procedures only through that
 // table, as the batch runner knows the upcall channels only through
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "ctl/proto/ctl_proto.h"
+#include "control-proto/ctl_proto.h"
 #include "daemon/control/client_pages.h"
 #include "daemon/control/host.h"
 #include "daemon/store/store.h"

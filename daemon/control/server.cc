@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "ctl/proto/ctl_proto.h"
+#include "control-proto/ctl_proto.h"
 // rpc_control(), after <rpc/rpc.h>, on which it depends.
 #include <rpc/rpc_com.h>
 

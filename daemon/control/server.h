@@ -1,4 +1,4 @@
-// Server: the control protocol (ctl/proto/nfsdh_ctl.x) served to helper-ctl
+// Server: the control protocol (control-proto/nfsdh_ctl.x) served to helper-ctl
 // on an AF_LOCAL stream socket, from the daemon's libevent loop.
 //
 // Rationale. libtirpc does the record marking and the XDR, but its svc_run()

@@ -40,7 +40,7 @@
 #include <vector>
 
 #include "daemon/idmap/mapper.h"
-#include "daemon/idmap/stats.h"
+#include "daemon/idmap/idmap_stats.h"
 #include "daemon/idmap/upcall.h"
 #include "daemon/options.h"
 #include "daemon/util/status.h"

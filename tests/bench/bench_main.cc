@@ -51,7 +51,7 @@
 #include <vector>
 
 #include "daemon/store/store.h"
-#include "tests/sim/cld_pipe.h"
+#include "tests/sim/sim_cld_pipe.h"
 #include "tests/sim/process.h"
 #include "tests/sim/sim_kernel.h"
 

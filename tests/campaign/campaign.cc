@@ -18,7 +18,7 @@
 
 #include "nfsdfs-proto/message.h"
 #include "tests/campaign/oracle.h"
-#include "tests/sim/cld_pipe.h"
+#include "tests/sim/sim_cld_pipe.h"
 #include "tests/sim/process.h"
 #include "tests/sim/sim_kernel.h"
 

@@ -43,7 +43,7 @@
 // falls back to per-client Check upcalls (cld); then a Check answered -EIO,
 // after at least one injected fault, is permitted, and so is a Check refusal
 // of a client recorded with a principal hash (cld Check cannot verify one:
-// the helper refuses it, documented in daemon/channels/cld.cc). An allow list
+// the helper refuses it, documented in daemon/channels/cld_handler.cc). An allow list
 // answered 0 must hold every must-allow client, fault or not.
 #ifndef TESTS_CAMPAIGN_CAMPAIGN_H_
 #define TESTS_CAMPAIGN_CAMPAIGN_H_

@@ -1,5 +1,5 @@
 // Fuzz target for the control protocol's server-side decoding
-// (ctl/proto/nfsdh_ctl.x): the arguments of every procedure the daemon
+// (control-proto/nfsdh_ctl.x): the arguments of every procedure the daemon
 // decodes (CTL_DUMP, CTL_PURGE, CTL_IMPORT; CTL_STATUS and CTL_END_GRACE
 // take none) from raw bytes, with libtirpc's xdrmem decoder as svc_getargs
 // uses it. Besides "no crash, no leak" (every decoded argument is freed
@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "ctl/proto/nfsdh_ctl.h"
+#include "control-proto/nfsdh_ctl.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

@@ -38,7 +38,7 @@ if ! out=$(cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=None \
   fail "configuring without Catch2 and FUSE failed"
 fi
 targets=$(cmake --build "$build" --target help 2>&1)
-for t in nfsd-helper-tests nfsd-sim nfsd_sim; do
+for t in nfsd-helper-tests nfsd-helper-scenario-tests nfsd-sim nfsd_sim; do
   if printf '%s\n' "$targets" | grep -qw -- "$t"; then
     fail "$t is a target with BUILD_TESTING=OFF and NFSDH_SIMULATOR=OFF"
   fi

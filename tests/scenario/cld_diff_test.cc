@@ -1,5 +1,5 @@
 // The differential test of cld trackers: the same reboot stories, played by
-// the simulated stock kernel (tests/sim/cld_pipe.h) against Debian's
+// the simulated stock kernel (tests/sim/sim_cld_pipe.h) against Debian's
 // /usr/sbin/nfsdcld and against nfsd-helper in cld mode, every reclaim
 // decision compared. Where the two agree, the story says so with one
 // expected decision (`reclaim A=allow`); where they differ it names both
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/sim/cld_pipe.h"
+#include "tests/sim/sim_cld_pipe.h"
 #include "tests/sim/cld_pipe_story.h"
 
 namespace {

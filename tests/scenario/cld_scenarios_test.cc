@@ -1,6 +1,6 @@
 // Reboot stories of the stock kernel's cld protocol: the real nfsd-helper
 // binary (--nfsdfs none --cld-pipe <pipe>) against the simulated rpc_pipefs
-// cld pipe (tests/sim/cld_pipe.h), which plays nfsd 6.1: the pipe appears at
+// cld pipe (tests/sim/sim_cld_pipe.h), which plays nfsd 6.1: the pipe appears at
 // every nfsd start and vanishes at every stop, and nfsd gives a tracker one
 // second to open it.
 #include <sqlite3.h>
@@ -18,7 +18,7 @@
 
 #include "ctl/test_util.h"
 #include "tests/scenario/harness.h"
-#include "tests/sim/cld_pipe.h"
+#include "tests/sim/sim_cld_pipe.h"
 #include "tests/sim/cld_pipe_story.h"
 
 namespace scenario {

@@ -1,6 +1,6 @@
 // Handing the machine back to nfsdcld (helper-ctl export-nfsdcld), checked
 // against Debian's own /usr/sbin/nfsdcld: nfsd-helper records clients over
-// the simulated cld pipe (tests/sim/cld_pipe.h), is stopped, the verb writes
+// the simulated cld pipe (tests/sim/sim_cld_pipe.h), is stopped, the verb writes
 // nfsdcld's database, and the real nfsdcld started on it must offer at its
 // next GraceStart exactly the clients nfsd-helper itself offers at its next
 // one (the oracle: the same helper restarted on its own database); a fresh
@@ -21,7 +21,7 @@
 
 #include "ctl/test_util.h"
 #include "tests/scenario/harness.h"
-#include "tests/sim/cld_pipe.h"
+#include "tests/sim/sim_cld_pipe.h"
 #include "tests/sim/cld_pipe_story.h"
 
 namespace scenario {

@@ -44,7 +44,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/sim/cld_pipe.h"
+#include "tests/sim/sim_cld_pipe.h"
 #include "tests/sim/process.h"
 
 namespace nfsdsim {

@@ -1,7 +1,7 @@
 // IdmapStats: what the ID-mapping channels did since the daemon started, for
 // helper-ctl status and the exit log.
-#ifndef DAEMON_IDMAP_STATS_H_
-#define DAEMON_IDMAP_STATS_H_
+#ifndef DAEMON_IDMAP_IDMAP_STATS_H_
+#define DAEMON_IDMAP_IDMAP_STATS_H_
 
 #include <cstdint>
 
@@ -29,4 +29,4 @@ struct IdmapStats {
 
 }  // namespace nfsdh::idmap
 
-#endif  // DAEMON_IDMAP_STATS_H_
+#endif  // DAEMON_IDMAP_IDMAP_STATS_H_

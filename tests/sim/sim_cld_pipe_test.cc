@@ -2,7 +2,7 @@
 // hand through the file system, then the whole protocol with Debian's own
 // /usr/sbin/nfsdcld as the tracker, the reference implementation: if it
 // works with the simulator, the simulator speaks the real protocol.
-#include "tests/sim/cld_pipe.h"
+#include "tests/sim/sim_cld_pipe.h"
 
 #include <fcntl.h>
 #include <linux/nfsd/cld.h>

@@ -52,8 +52,8 @@
 // Every method is thread-safe; driver calls block only the calling thread,
 // like an nfsd thread waiting for its upcall, and only one driver call
 // should run at a time.
-#ifndef TESTS_SIM_CLD_PIPE_H_
-#define TESTS_SIM_CLD_PIPE_H_
+#ifndef TESTS_SIM_SIM_CLD_PIPE_H_
+#define TESTS_SIM_SIM_CLD_PIPE_H_
 
 #include <sys/types.h>
 
@@ -294,4 +294,4 @@ class CldPipe {
 
 }  // namespace nfsdsim
 
-#endif  // TESTS_SIM_CLD_PIPE_H_
+#endif  // TESTS_SIM_SIM_CLD_PIPE_H_

@@ -5,7 +5,7 @@
 
 #include <rpc/rpc.h>
 
-#include "ctl/proto/nfsdh_ctl.h"
+#include "control-proto/nfsdh_ctl.h"
 
 namespace nfsdh::ctl_proto {
 

@@ -4,7 +4,7 @@
 // direct_io, nonseekable opens and poll handles.
 #define FUSE_USE_VERSION 312
 
-#include "tests/sim/cld_pipe.h"
+#include "tests/sim/sim_cld_pipe.h"
 
 #include <fuse_lowlevel.h>
 #include <linux/nfsd/cld.h>
