@@ -106,13 +106,13 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
         idmap::ServiceOptionsFrom(opts_));
   }
   // The four files, in the order a batch handles them.
-  for (batch::Protocol p :
-       {batch::Protocol::kAllowClient, batch::Protocol::kCreateClient,
-        batch::Protocol::kExpireClient, batch::Protocol::kGraceDone}) {
+  for (channels::Protocol p :
+       {channels::Protocol::kAllowClient, channels::Protocol::kCreateClient,
+        channels::Protocol::kExpireClient, channels::Protocol::kGraceDone}) {
     if (opts_.nfsdfs == kNone) break;
     ChannelState c;
     c.ep.protocol = p;
-    c.path = opts_.nfsdfs + "/" + batch::ProtocolName(p);
+    c.path = opts_.nfsdfs + "/" + channels::ProtocolName(p);
     channels_.push_back(std::move(c));
   }
 }
@@ -393,7 +393,7 @@ void Daemon::RunBatch(std::vector<Request> reqs) {
   std::vector<batch::Upcall> upcalls;
   upcalls.reserve(reqs.size());
   for (Request& r : reqs) {
-    batch::Endpoint* ep =
+    channels::Endpoint* ep =
         r.channel == kCld ? &cld_ep_ : &channels_[r.channel].ep;
     upcalls.push_back({ep, std::move(r.line), r.overlong});
   }
@@ -498,7 +498,7 @@ std::vector<control::ChannelInfo> Daemon::Channels() {
   std::vector<control::ChannelInfo> out;
   for (const ChannelState& c : channels_) {
     control::ChannelInfo info;
-    info.name = batch::ProtocolName(c.ep.protocol);
+    info.name = channels::ProtocolName(c.ep.protocol);
     info.open = c.ep.fd >= 0;
     info.counters = c.ep.counters;
     out.push_back(std::move(info));

@@ -78,7 +78,7 @@ class Daemon : public control::Host {
 
  private:
   struct ChannelState {
-    batch::Endpoint ep;  // its protocol, fd and counters
+    channels::Endpoint ep;  // its protocol, fd and counters
     std::string path;
     struct event* ev = nullptr;
     // Reading the rest of a request longer than the read buffer, which is
@@ -153,7 +153,7 @@ class Daemon : public control::Host {
   // one way to change records; the runner handles each wake-up's batch.
   std::unique_ptr<tracker::Tracker> tracker_;
   std::unique_ptr<batch::Runner> runner_;
-  batch::Endpoint cld_ep_{batch::Protocol::kCld};
+  channels::Endpoint cld_ep_{channels::Protocol::kCld};
   std::vector<ChannelState> channels_;  // empty: no four-file protocol
   std::unique_ptr<CldPipe> cld_;        // null: no cld protocol
   struct event_base* base_ = nullptr;

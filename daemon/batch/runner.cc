@@ -10,6 +10,14 @@
 #include "nfsdfs-proto/qword.h"
 
 namespace nfsdh::batch {
+
+using channels::Endpoint;
+using channels::Protocol;
+using channels::ProtocolName;
+using channels::QueuedReply;
+using channels::Reply;
+using channels::WriteDowncall;
+
 namespace {
 
 int64_t MonotonicNanos() {

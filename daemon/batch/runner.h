@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/batch/reply.h"
+#include "daemon/channels/reply.h"
 #include "daemon/stats.h"
 #include "daemon/tracker/tracker.h"
 #include "daemon/util/status.h"
@@ -29,7 +29,7 @@ namespace nfsdh::batch {
 // One request as read: what one read() of the endpoint returned
 // (PROTOCOL.md §1; one message of the cld pipe).
 struct Upcall {
-  Endpoint* from = nullptr;
+  channels::Endpoint* from = nullptr;
   std::string bytes;
   // The first piece of a request longer than the read buffer: refused by
   // its sequence number, never parsed (its rest is discarded unread).
@@ -67,7 +67,7 @@ class Runner {
 
   tracker::Tracker* tracker_;
   std::function<void()> before_commit_, after_commit_;
-  std::vector<QueuedReply> queue_;
+  std::vector<channels::QueuedReply> queue_;
   BatchStats stats_;
 };
 

@@ -23,6 +23,10 @@
 #include "tests/fault/fault_vfs.h"
 
 namespace nfsdh::batch {
+
+using channels::Endpoint;
+using channels::Protocol;
+
 namespace {
 
 // One upcall file: the runner's end (an Endpoint) and the kernel's.

@@ -41,7 +41,7 @@ Message ReplyTo(const Message& req, int status) {
 // Queues the reply to `req`. A status of 0 promises durability (the -EIO
 // form is sent if the batch does not commit); another status promises
 // nothing.
-void Reply(batch::Reply& reply, const Message& req, int status) {
+void Answer(channels::Reply& reply, const Message& req, int status) {
   std::string r = nfsdfs::cld::Encode(ReplyTo(req, status));
   std::string on_failure =
       status == 0 ? nfsdfs::cld::Encode(ReplyTo(req, -EIO)) : r;
@@ -55,7 +55,7 @@ std::string ClientForLog(const std::string& id) {
 // One downcall per allowed client, each one write of one message.
 class CldAllowList : public tracker::AllowList {
  public:
-  CldAllowList(batch::Reply& reply, const Message& req)
+  CldAllowList(channels::Reply& reply, const Message& req)
       : reply_(reply), req_(req) {}
   Offer Add(const store::ClientRow& r) override {
     if (req_.vers < 2 && !r.princhash.empty()) return Offer::kWithheld;
@@ -67,7 +67,7 @@ class CldAllowList : public tracker::AllowList {
   }
 
  private:
-  batch::Reply& reply_;
+  channels::Reply& reply_;
   const Message& req_;
 };
 
@@ -92,7 +92,7 @@ bool AdoptInstance(tracker::Transaction& t, const Message& req) {
 }
 
 void HandleGraceStart(tracker::Transaction& t, const Message& req,
-                      batch::Reply& reply) {
+                      channels::Reply& reply) {
   // nfsd runs the instance whatever the answer: one that is not recorded
   // here is recorded later (tracker.h, pending steps).
   t.NoteStartAttempt(false);
@@ -108,10 +108,10 @@ void HandleGraceStart(tracker::Transaction& t, const Message& req,
           "take a part of the list for all of it, and nothing of the start "
           "is kept",
           t.scope().c_str(), req.xid);
-      Reply(reply, req, -EIO);
+      Answer(reply, req, -EIO);
       return;
     case tracker::Transaction::StartResult::kFailed:
-      Reply(reply, req, -EIO);
+      Answer(reply, req, -EIO);
       return;
   }
   if (st.withheld > 0) {
@@ -131,36 +131,36 @@ void HandleGraceStart(tracker::Transaction& t, const Message& req,
           : "",
       static_cast<long long>(st.allowed), static_cast<long long>(st.purged));
   t.NoteStartAttempt(true);
-  Reply(reply, req, 0);
+  Answer(reply, req, 0);
 }
 
 void HandleCreate(tracker::Transaction& t, const Message& req,
-                  batch::Reply& reply) {
+                  channels::Reply& reply) {
   // A cld upcall names no instance: it applies to the current one.
   if (t.state().current() || AdoptInstance(t, req))
     t.Record(*t.state().current(), req.name, req.princhash, std::nullopt);
   LOG_DEBUG("cld Create %u: client %s in %s", req.xid,
             ClientForLog(req.name).c_str(),
             tracker::DescribeInstance(t.state().current()).c_str());
-  Reply(reply, req, 0);  // -EIO if the batch fails
+  Answer(reply, req, 0);  // -EIO if the batch fails
 }
 
 void HandleRemove(tracker::Transaction& t, const Message& req,
-                  batch::Reply& reply) {
+                  channels::Reply& reply) {
   bool existed = false;
   t.Remove(req.name, &existed);
   LOG_DEBUG("cld Remove %u: client %s %s", req.xid,
             ClientForLog(req.name).c_str(),
             existed ? "removed" : "was not recorded");
-  Reply(reply, req, 0);
+  Answer(reply, req, 0);
 }
 
 void HandleCheck(tracker::Transaction& t, const Message& req,
-                 batch::Reply& reply) {
+                 channels::Reply& reply) {
   std::optional<store::ClientRow> before;
   if (t.failed() || (!t.state().in_grace() && !AdoptInstance(t, req)) ||
       !t.Lookup(req.name, &before)) {
-    Reply(reply, req, -EIO);
+    Answer(reply, req, -EIO);
     return;
   }
   const char* refusal = nullptr;
@@ -171,7 +171,7 @@ void HandleCheck(tracker::Transaction& t, const Message& req,
   if (refusal) {
     LOG_INFO("cld Check %u: client %s %s; refused with -EACCES", req.xid,
              ClientForLog(req.name).c_str(), refusal);
-    Reply(reply, req, -EACCES);
+    Answer(reply, req, -EACCES);
     return;
   }
   // Allowed: the client reclaims, so it is recorded in this instance.
@@ -180,11 +180,11 @@ void HandleCheck(tracker::Transaction& t, const Message& req,
     LOG_DEBUG("cld Check %u: client %s may reclaim", req.xid,
               ClientForLog(req.name).c_str());
   }
-  Reply(reply, req, 0);
+  Answer(reply, req, 0);
 }
 
 void HandleGraceDone(tracker::Transaction& t, const Message& req,
-                     batch::Reply& reply) {
+                     channels::Reply& reply) {
   recovery::ScopeState st = t.state();
   if (!st.in_grace()) {
     t.NoteGraceEndAttempt(0);  // of an instance whose start was missed?
@@ -193,7 +193,7 @@ void HandleGraceDone(tracker::Transaction& t, const Message& req,
         "nothing to end",
         req.xid, t.scope().c_str(),
         tracker::DescribeInstance(st.current()).c_str());
-    Reply(reply, req, 0);
+    Answer(reply, req, 0);
     return;
   }
   // The kernel ends its grace period whatever we answer: if this batch
@@ -202,7 +202,7 @@ void HandleGraceDone(tracker::Transaction& t, const Message& req,
   t.NoteGraceEndAttempt(instance);
   bool ended =
       t.EndGrace(instance, "cld GraceDone " + std::to_string(req.xid));
-  Reply(reply, req, ended ? 0 : -EIO);
+  Answer(reply, req, ended ? 0 : -EIO);
 }
 
 }  // namespace
@@ -240,7 +240,7 @@ std::string EncodeCldRefusal(std::string_view msg, uint64_t seq, int status) {
 }
 
 void HandleCld(tracker::Transaction& t, const Message& req,
-               batch::Reply& reply) {
+               channels::Reply& reply) {
   LOG_DEBUG("cld: %s upcall %u, version %u", nfsdfs::cld::CommandName(req.cmd),
             req.xid, req.vers);
   switch (static_cast<Command>(req.cmd)) {
@@ -273,7 +273,7 @@ void HandleCld(tracker::Transaction& t, const Message& req,
       "cld: unknown command %u in upcall %u refused with "
       "-EOPNOTSUPP",
       req.cmd, req.xid);
-  Reply(reply, req, -EOPNOTSUPP);
+  Answer(reply, req, -EOPNOTSUPP);
 }
 
 }  // namespace nfsdh::channels

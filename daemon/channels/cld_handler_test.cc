@@ -241,7 +241,7 @@ class Pipe {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<tracker::Tracker> tracker_;
   std::unique_ptr<batch::Runner> runner_;
-  batch::Endpoint ep_{batch::Protocol::kCld};
+  channels::Endpoint ep_{channels::Protocol::kCld};
   int kernel_ = -1, helper_ = -1;
   std::vector<std::string> pending_;
   int64_t taken_ = 0;  // the last outbox entry TakeChanges returned

@@ -9,7 +9,7 @@
 namespace nfsdh::channels {
 
 void HandleCreate(tracker::Transaction& t, const nfsdfs::CreateRequest& req,
-                  batch::Reply& reply) {
+                  channels::Reply& reply) {
   if (t.CheckInstance(req.instance) == recovery::Verdict::kStale) {
     reply.CountStale();
     LOG_WARNING("create_client %llu: instance %lld is not current (%s) in "

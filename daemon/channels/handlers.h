@@ -1,5 +1,5 @@
 // Channel handlers: each applies one parsed request to a transaction of the
-// tracker (daemon/tracker/tracker.h) and answers it through a batch::Reply.
+// tracker (daemon/tracker/tracker.h) and answers it through a channels::Reply.
 //
 // The batch runner (daemon/batch/runner.h) parses, counts and, when it is
 // malformed, answers every request before a handler sees it; a handler
@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/batch/reply.h"
+#include "daemon/channels/reply.h"
 #include "daemon/tracker/tracker.h"
 #include "nfsdfs-proto/cld.h"
 #include "nfsdfs-proto/message.h"
@@ -24,15 +24,15 @@
 namespace nfsdh::channels {
 
 void HandleStart(tracker::Transaction& t, const nfsdfs::StartRequest& req,
-                 batch::Reply& reply);
+                 channels::Reply& reply);
 void HandleCreate(tracker::Transaction& t, const nfsdfs::CreateRequest& req,
-                  batch::Reply& reply);
+                  channels::Reply& reply);
 void HandleExpire(tracker::Transaction& t, const nfsdfs::ExpireRequest& req,
-                  batch::Reply& reply);
+                  channels::Reply& reply);
 void HandleGraceDone(tracker::Transaction& t,
-                     const nfsdfs::GraceDoneRequest& req, batch::Reply& reply);
+                     const nfsdfs::GraceDoneRequest& req, channels::Reply& reply);
 void HandleCld(tracker::Transaction& t, const nfsdfs::cld::Message& req,
-               batch::Reply& reply);
+               channels::Reply& reply);
 
 // A cld upcall as the pipe delivered it, decoded; an upcall that names a
 // client must name one.
@@ -41,7 +41,7 @@ nfsdfs::Parsed<nfsdfs::cld::Message> ParseCldUpcall(std::string_view msg);
 // The answer `status` to a request of `p` that was not handled (malformed:
 // -EINVAL), in the form its protocol answers with: "<seq> <status>", an
 // allow_client "done", or a cld message at the size of `request`.
-std::string EncodeRefusal(batch::Protocol p, std::string_view request,
+std::string EncodeRefusal(channels::Protocol p, std::string_view request,
                           uint64_t seq, int status);
 // Its cld form (cld_handler.cc).
 std::string EncodeCldRefusal(std::string_view request, uint64_t seq,
@@ -50,8 +50,8 @@ std::string EncodeCldRefusal(std::string_view request, uint64_t seq,
 // The four files' answers: "<seq> <status>" and "<seq> done <status>
 // <instance>". A status of 0 promises durability (-EIO if the batch does
 // not commit).
-void ReplyStatus(batch::Reply& reply, int status);
-void ReplyAllowDone(batch::Reply& reply, int status, int64_t instance);
+void ReplyStatus(channels::Reply& reply, int status);
+void ReplyAllowDone(channels::Reply& reply, int status, int64_t instance);
 
 }  // namespace nfsdh::channels
 

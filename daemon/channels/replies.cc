@@ -6,30 +6,30 @@
 
 namespace nfsdh::channels {
 
-void ReplyStatus(batch::Reply& reply, int status) {
+void ReplyStatus(channels::Reply& reply, int status) {
   std::string r = nfsdfs::EncodeStatusReply(reply.seq(), status);
   std::string on_failure =
       status == 0 ? nfsdfs::EncodeStatusReply(reply.seq(), -EIO) : r;
   reply.Send(status, std::move(r), std::move(on_failure));
 }
 
-void ReplyAllowDone(batch::Reply& reply, int status, int64_t instance) {
+void ReplyAllowDone(channels::Reply& reply, int status, int64_t instance) {
   std::string r = nfsdfs::EncodeAllowDone(reply.seq(), status, instance);
   std::string on_failure =
       status == 0 ? nfsdfs::EncodeAllowDone(reply.seq(), -EIO, 0) : r;
   reply.Send(status, std::move(r), std::move(on_failure));
 }
 
-std::string EncodeRefusal(batch::Protocol p, std::string_view request,
+std::string EncodeRefusal(channels::Protocol p, std::string_view request,
                           uint64_t seq, int status) {
   switch (p) {
-    case batch::Protocol::kAllowClient:
+    case channels::Protocol::kAllowClient:
       return nfsdfs::EncodeAllowDone(seq, status, 0);
-    case batch::Protocol::kCreateClient:
-    case batch::Protocol::kExpireClient:
-    case batch::Protocol::kGraceDone:
+    case channels::Protocol::kCreateClient:
+    case channels::Protocol::kExpireClient:
+    case channels::Protocol::kGraceDone:
       return nfsdfs::EncodeStatusReply(seq, status);
-    case batch::Protocol::kCld:
+    case channels::Protocol::kCld:
       return EncodeCldRefusal(request, seq, status);
   }
   return nfsdfs::EncodeStatusReply(seq, status);

@@ -1,4 +1,4 @@
-#include "daemon/batch/reply.h"
+#include "daemon/channels/reply.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 
 #include "daemon/util/log.h"
 
-namespace nfsdh::batch {
+namespace nfsdh::channels {
 
 const char* ProtocolName(Protocol p) {
   switch (p) {
@@ -41,4 +41,4 @@ void Reply::Send(int status, std::string reply, std::string on_failure) {
       {to_, seq_, status, std::move(reply), std::move(on_failure), true});
 }
 
-}  // namespace nfsdh::batch
+}  // namespace nfsdh::channels

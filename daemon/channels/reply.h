@@ -1,13 +1,14 @@
 // Reply: how a channel handler answers one request without seeing where the
-// answer goes (batch/runner.h owns the file descriptors and the queue).
+// answer goes (the batch runner, daemon/batch/runner.h, keeps the queue and
+// the daemon the file descriptors).
 //
 // Rationale. A reply that promises durability may only leave once the batch's
 // transaction committed, and must turn into its failure form if it did not:
 // so the final reply is queued with both forms, and the runner picks one
 // after COMMIT. Only an allow list is written at once (the kernel ignores it
 // unless the final "done 0" follows, PROTOCOL.md §3.1 and §4).
-#ifndef DAEMON_BATCH_REPLY_H_
-#define DAEMON_BATCH_REPLY_H_
+#ifndef DAEMON_CHANNELS_REPLY_H_
+#define DAEMON_CHANNELS_REPLY_H_
 
 #include <cstdint>
 #include <string>
@@ -16,7 +17,7 @@
 
 #include "daemon/stats.h"
 
-namespace nfsdh::batch {
+namespace nfsdh::channels {
 
 // What an endpoint speaks: one of the four upcall files of the nfsd
 // filesystem (PROTOCOL.md §3), or the stock kernel's cld pipe (§4).
@@ -76,6 +77,6 @@ class Reply {
   std::vector<QueuedReply>* queue_;
 };
 
-}  // namespace nfsdh::batch
+}  // namespace nfsdh::channels
 
-#endif  // DAEMON_BATCH_REPLY_H_
+#endif  // DAEMON_CHANNELS_REPLY_H_
