@@ -20,7 +20,7 @@ namespace {
 // bytes per write.
 class LineAllowList : public tracker::AllowList {
  public:
-  explicit LineAllowList(channels::Reply& reply) : reply_(reply) {}
+  explicit LineAllowList(Reply& reply) : reply_(reply) {}
   Offer Add(const store::ClientRow& c) override {
     std::string l = nfsdfs::EncodeAllowClient(reply_.seq(), c.id, c.princhash);
     if (chunk_.size() + l.size() > nfsdfs::kMaxDowncallLen) {
@@ -33,14 +33,14 @@ class LineAllowList : public tracker::AllowList {
   bool Close() override { return chunk_.empty() || reply_.WriteNow(chunk_); }
 
  private:
-  channels::Reply& reply_;
+  Reply& reply_;
   std::string chunk_;
 };
 
 }  // namespace
 
 void HandleStart(tracker::Transaction& t, const nfsdfs::StartRequest& req,
-                 channels::Reply& reply) {
+                 Reply& reply) {
   if (req.version != nfsdfs::kProtocolVersion) {
     LOG_ERROR("allow_client: the kernel speaks protocol version %llu; this "
               "nfsd-helper speaks version %u",

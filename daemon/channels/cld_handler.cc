@@ -41,7 +41,7 @@ Message ReplyTo(const Message& req, int status) {
 // Queues the reply to `req`. A status of 0 promises durability (the -EIO
 // form is sent if the batch does not commit); another status promises
 // nothing.
-void Answer(channels::Reply& reply, const Message& req, int status) {
+void Answer(Reply& reply, const Message& req, int status) {
   std::string r = nfsdfs::cld::Encode(ReplyTo(req, status));
   std::string on_failure =
       status == 0 ? nfsdfs::cld::Encode(ReplyTo(req, -EIO)) : r;
@@ -55,7 +55,7 @@ std::string ClientForLog(const std::string& id) {
 // One downcall per allowed client, each one write of one message.
 class CldAllowList : public tracker::AllowList {
  public:
-  CldAllowList(channels::Reply& reply, const Message& req)
+  CldAllowList(Reply& reply, const Message& req)
       : reply_(reply), req_(req) {}
   Offer Add(const store::ClientRow& r) override {
     if (req_.vers < 2 && !r.princhash.empty()) return Offer::kWithheld;
@@ -67,7 +67,7 @@ class CldAllowList : public tracker::AllowList {
   }
 
  private:
-  channels::Reply& reply_;
+  Reply& reply_;
   const Message& req_;
 };
 
@@ -92,7 +92,7 @@ bool AdoptInstance(tracker::Transaction& t, const Message& req) {
 }
 
 void HandleGraceStart(tracker::Transaction& t, const Message& req,
-                      channels::Reply& reply) {
+                      Reply& reply) {
   // nfsd runs the instance whatever the answer: one that is not recorded
   // here is recorded later (tracker.h, pending steps).
   t.NoteStartAttempt(false);
@@ -135,7 +135,7 @@ void HandleGraceStart(tracker::Transaction& t, const Message& req,
 }
 
 void HandleCreate(tracker::Transaction& t, const Message& req,
-                  channels::Reply& reply) {
+                  Reply& reply) {
   // A cld upcall names no instance: it applies to the current one.
   if (t.state().current() || AdoptInstance(t, req))
     t.Record(*t.state().current(), req.name, req.princhash, std::nullopt);
@@ -146,7 +146,7 @@ void HandleCreate(tracker::Transaction& t, const Message& req,
 }
 
 void HandleRemove(tracker::Transaction& t, const Message& req,
-                  channels::Reply& reply) {
+                  Reply& reply) {
   bool existed = false;
   t.Remove(req.name, &existed);
   LOG_DEBUG("cld Remove %u: client %s %s", req.xid,
@@ -156,7 +156,7 @@ void HandleRemove(tracker::Transaction& t, const Message& req,
 }
 
 void HandleCheck(tracker::Transaction& t, const Message& req,
-                 channels::Reply& reply) {
+                 Reply& reply) {
   std::optional<store::ClientRow> before;
   if (t.failed() || (!t.state().in_grace() && !AdoptInstance(t, req)) ||
       !t.Lookup(req.name, &before)) {
@@ -184,7 +184,7 @@ void HandleCheck(tracker::Transaction& t, const Message& req,
 }
 
 void HandleGraceDone(tracker::Transaction& t, const Message& req,
-                     channels::Reply& reply) {
+                     Reply& reply) {
   recovery::ScopeState st = t.state();
   if (!st.in_grace()) {
     t.NoteGraceEndAttempt(0);  // of an instance whose start was missed?
@@ -240,7 +240,7 @@ std::string EncodeCldRefusal(std::string_view msg, uint64_t seq, int status) {
 }
 
 void HandleCld(tracker::Transaction& t, const Message& req,
-               channels::Reply& reply) {
+               Reply& reply) {
   LOG_DEBUG("cld: %s upcall %u, version %u", nfsdfs::cld::CommandName(req.cmd),
             req.xid, req.vers);
   switch (static_cast<Command>(req.cmd)) {

@@ -9,18 +9,8 @@
 namespace nfsdh::channels {
 
 void HandleCreate(tracker::Transaction& t, const nfsdfs::CreateRequest& req,
-                  channels::Reply& reply) {
-  if (t.CheckInstance(req.instance) == recovery::Verdict::kStale) {
-    reply.CountStale();
-    LOG_WARNING("create_client %llu: instance %lld is not current (%s) in "
-                "scope %s; refused with -ESTALE",
-                static_cast<unsigned long long>(req.seq),
-                static_cast<long long>(req.instance),
-                tracker::DescribeInstance(t.state().current()).c_str(),
-                t.scope().c_str());
-    ReplyStatus(reply, -ESTALE);
-    return;
-  }
+                  Reply& reply) {
+  if (RefuseIfStale(t, Protocol::kCreateClient, req.instance, reply)) return;
   t.Record(req.instance, req.client_id, req.princhash,
            req.minor == nfsdfs::Minor::kV41 ? 1 : 0);
   LOG_DEBUG("create_client %llu: %s client %s in instance %lld",

@@ -9,18 +9,8 @@
 namespace nfsdh::channels {
 
 void HandleExpire(tracker::Transaction& t, const nfsdfs::ExpireRequest& req,
-                  channels::Reply& reply) {
-  if (t.CheckInstance(req.instance) == recovery::Verdict::kStale) {
-    reply.CountStale();
-    LOG_WARNING("expire_client %llu: instance %lld is not current (%s) in "
-                "scope %s; refused with -ESTALE",
-                static_cast<unsigned long long>(req.seq),
-                static_cast<long long>(req.instance),
-                tracker::DescribeInstance(t.state().current()).c_str(),
-                t.scope().c_str());
-    ReplyStatus(reply, -ESTALE);
-    return;
-  }
+                  Reply& reply) {
+  if (RefuseIfStale(t, Protocol::kExpireClient, req.instance, reply)) return;
   bool existed = false;
   t.Remove(req.client_id, &existed);
   LOG_DEBUG("expire_client %llu: client %s %s",

@@ -10,7 +10,7 @@
 namespace nfsdh::channels {
 
 void HandleGraceDone(tracker::Transaction& t,
-                     const nfsdfs::GraceDoneRequest& req, channels::Reply& reply) {
+                     const nfsdfs::GraceDoneRequest& req, Reply& reply) {
   recovery::ScopeState st = t.state();
   recovery::GraceDonePlan plan = recovery::PlanGraceDone(st, req.instance);
   if (plan.verdict == recovery::Verdict::kStale) {

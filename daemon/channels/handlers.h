@@ -24,15 +24,15 @@
 namespace nfsdh::channels {
 
 void HandleStart(tracker::Transaction& t, const nfsdfs::StartRequest& req,
-                 channels::Reply& reply);
+                 Reply& reply);
 void HandleCreate(tracker::Transaction& t, const nfsdfs::CreateRequest& req,
-                  channels::Reply& reply);
+                  Reply& reply);
 void HandleExpire(tracker::Transaction& t, const nfsdfs::ExpireRequest& req,
-                  channels::Reply& reply);
+                  Reply& reply);
 void HandleGraceDone(tracker::Transaction& t,
-                     const nfsdfs::GraceDoneRequest& req, channels::Reply& reply);
+                     const nfsdfs::GraceDoneRequest& req, Reply& reply);
 void HandleCld(tracker::Transaction& t, const nfsdfs::cld::Message& req,
-               channels::Reply& reply);
+               Reply& reply);
 
 // A cld upcall as the pipe delivered it, decoded; an upcall that names a
 // client must name one.
@@ -41,7 +41,7 @@ nfsdfs::Parsed<nfsdfs::cld::Message> ParseCldUpcall(std::string_view msg);
 // The answer `status` to a request of `p` that was not handled (malformed:
 // -EINVAL), in the form its protocol answers with: "<seq> <status>", an
 // allow_client "done", or a cld message at the size of `request`.
-std::string EncodeRefusal(channels::Protocol p, std::string_view request,
+std::string EncodeRefusal(Protocol p, std::string_view request,
                           uint64_t seq, int status);
 // Its cld form (cld_handler.cc).
 std::string EncodeCldRefusal(std::string_view request, uint64_t seq,
@@ -50,8 +50,12 @@ std::string EncodeCldRefusal(std::string_view request, uint64_t seq,
 // The four files' answers: "<seq> <status>" and "<seq> done <status>
 // <instance>". A status of 0 promises durability (-EIO if the batch does
 // not commit).
-void ReplyStatus(channels::Reply& reply, int status);
-void ReplyAllowDone(channels::Reply& reply, int status, int64_t instance);
+void ReplyStatus(Reply& reply, int status);
+// For create_client and expire_client: if `instance` is not the scope's
+// current one, logs it, answers -ESTALE and returns true.
+bool RefuseIfStale(tracker::Transaction& t, Protocol p, int64_t instance,
+                   Reply& reply);
+void ReplyAllowDone(Reply& reply, int status, int64_t instance);
 
 }  // namespace nfsdh::channels
 
