@@ -10,7 +10,7 @@
 #include <ctime>
 #include <thread>
 
-#include "daemon/idmap/channel_owners.h"
+#include "daemon/loop/channel_owners.h"
 #include "daemon/util/log.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -77,11 +77,12 @@ Status IdmapService::Init() {
                                  : settings_.cache_expiration;
   for (const Channel& c : channels_) {
     int unreadable = 0;
-    std::vector<Opener> others = FindOtherOpeners(c.path, &unreadable);
+    std::vector<loop::Opener> others =
+        loop::FindOtherOpeners(c.path, &unreadable);
     if (!others.empty()) {
       return Status::Invalid(
           "idmap: " + c.path + " is already served by " +
-          DescribeOpeners(others) +
+          loop::DescribeOpeners(others) +
           "; nfsd-helper and rpc.idmapd must not both answer it (stop "
           "nfs-idmapd.service, or run nfsd-helper without --idmap)");
     }
@@ -155,11 +156,11 @@ bool IdmapService::OpenChannels() {
       }
       continue;
     }
-    std::vector<Opener> others = FindOtherOpeners(c.path);
+    std::vector<loop::Opener> others = loop::FindOtherOpeners(c.path);
     if (!others.empty()) {
       LOG_ERROR("idmap: %s is also served by %s: each upcall goes to "
                 "whichever reads it first",
-                c.path.c_str(), DescribeOpeners(others).c_str());
+                c.path.c_str(), loop::DescribeOpeners(others).c_str());
     }
     c.fd = fd;
     c.warned = false;
