@@ -1,12 +1,14 @@
 // Daemon: the event loop that serves the upcall channels of one nfsd
 // filesystem for one scope.
 //
-// Loop affinity: everything runs on the libevent loop's thread. Each wake-up
-// drains every channel and handles what it read as one Batch (one
-// transaction, one fsync); SIGTERM and SIGINT stop the loop only between
-// batches, so a batch in flight is always finished and answered. The control
-// socket (daemon/control/server.h) is served from the same loop, between
-// batches; the Daemon is the control procedures' Host.
+// Loop affinity: everything runs on the thread of the event loop
+// (daemon/loop/loop.h). Each upcall file is a loop::ReopeningChannel
+// (daemon/loop/reopening_channel.h), kept open across whatever the kernel
+// does to it. Each wake-up drains every channel and handles what it read as
+// one Batch (one transaction, one fsync); SIGTERM and SIGINT stop the loop
+// only between batches, so a batch in flight is always finished and
+// answered. The control socket (daemon/control/server.h) is served from the
+// same loop, between batches; the Daemon is the control procedures' Host.
 #ifndef DAEMON_DAEMON_H_
 #define DAEMON_DAEMON_H_
 
@@ -20,13 +22,14 @@
 #include "daemon/control/defaults.h"
 #include "daemon/control/host.h"
 #include "daemon/idmap/idmap_service.h"
+#include "daemon/loop/loop.h"
+#include "daemon/loop/reopening_channel.h"
 #include "daemon/options.h"
 #include "daemon/recovery/engine.h"
 #include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
 
 struct event_base;
-struct event;
 
 namespace nfsdh {
 
@@ -80,13 +83,13 @@ class Daemon : public control::Host {
   struct ChannelState {
     const ChannelEntry* entry = nullptr;
     std::string path;
+    // Made by Run(): the file, kept open; it reads one request per read()
+    // and discards the rest of an over-long one (PROTOCOL.md §1).
+    std::unique_ptr<loop::ReopeningChannel> file;
+    // file->fd() (-1 while closed), where the handlers write their replies;
+    // kept equal to it by OnChannelChange.
     int fd = -1;
-    struct event* ev = nullptr;
-    // Reading the rest of a request longer than the read buffer, which is
-    // discarded (PROTOCOL.md §1).
-    bool discarding = false;
     ChannelCounters counters;
-    bool warned_missing = false;
   };
   struct Request {
     size_t channel;  // into channels_, or kCld
@@ -102,14 +105,16 @@ class Daemon : public control::Host {
   Status CheckScopeChoice() const;
   Status OpenStore();
   Status LoadScope();
-  // Opens every channel not yet open; true when all are.
-  bool OpenChannels();
+  // Makes the four files' channels and opens those that are there (the
+  // others are looked for every second).
+  void StartChannels();
+  // A channel was opened or closed.
+  void OnChannelChange(ChannelState& c);
   // Sends READY=1 once the database is open and every protocol served is
   // ready (the four files open; the cld pipe open or watched), and the
   // STATUS= of what is awaited before that.
   void MaybeReady();
   std::string Served() const;  // what is served, for logs and STATUS=
-  void CloseChannel(ChannelState& c);
   // Reads everything pending on every open channel into `out`, one request
   // per read() (PROTOCOL.md §1).
   void Drain(std::vector<Request>* out);
@@ -160,9 +165,9 @@ class Daemon : public control::Host {
   Status LoadGraceMarker();
   static void OnGraceTimer(int fd, short what, void* arg);
 
-  static void OnReadable(int fd, short what, void* arg);
-  static void OnSignal(int sig, short what, void* arg);
-  static void OnRetry(int fd, short what, void* arg);
+  // Some channel is readable: drains them all into one batch.
+  void OnReadable();
+  void OnSignal(int sig);
 
   Options opts_;
   std::string ctl_socket_ = control::kDefaultSocket;
@@ -174,14 +179,19 @@ class Daemon : public control::Host {
   std::unique_ptr<store::Store> store_;
   store::ScopeRow row_;
   ScopeStats stats_;  // of row_, as of the last commit
-  std::vector<ChannelState> channels_;  // empty: no four-file protocol
-  std::unique_ptr<CldPipe> cld_;        // null: no cld protocol
+  // Made by Run() (after a fork to the background); every event object
+  // below is destroyed before it (~Daemon).
+  std::unique_ptr<loop::Loop> loop_;
+  // loop_->base(), for the loop break in RunBatch.
   struct event_base* base_ = nullptr;
-  struct event* retry_ = nullptr;
-  std::vector<struct event*> signals_;
+  std::vector<ChannelState> channels_;  // empty: no four-file protocol
+  bool channels_started_ = false;       // StartChannels() is done
+  std::unique_ptr<CldPipe> cld_;        // null: no cld protocol
+  std::vector<std::unique_ptr<loop::SignalWatch>> signals_;
   bool serving_logged_ = false;
   std::vector<PendingOp> pending_;  // see PendingOp
-  struct event* grace_timer_ = nullptr;  // one second, while tracking
+  // Every second, while tracking the kernel's grace period.
+  std::unique_ptr<loop::PeriodicTimer> grace_timer_;
   int grace_read_errno_ = 0;             // v4_end_grace unreadable: logged
   int64_t kernel_grace_ended_since_ = 0;  // monotonic s; 0: not seen
   int64_t grace_retry_at_ = 0;           // monotonic seconds
