@@ -691,7 +691,7 @@ int Daemon::Run() {
   if (opts_.cld_pipe != kNone) {
     // Upcalls on the pipe join the same batches as the four files'.
     cld_ = std::make_unique<CldPipe>(
-        base_, opts_.cld_pipe, [this] { OnReadable(); },
+        *loop_, opts_.cld_pipe, [this] { OnReadable(); },
         [this] {
           // nfsd stopping removes the pipe (failing a GraceDone in
           // flight) before a new instance can reset what v4_end_grace
