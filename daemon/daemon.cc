@@ -724,7 +724,7 @@ int Daemon::Run() {
     }
   }
   StartChannels();
-  if (idmap_) idmap_->Start(base_);
+  if (idmap_) idmap_->Start(*loop_);
   // Every file is open (a channel re-opened later is root's own, which
   // needs no capability): give up all of them (daemon/util/privileges.h).
   // The process has one thread until here: capng_apply() changes only the
