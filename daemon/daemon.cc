@@ -660,7 +660,7 @@ int Daemon::Run() {
     if (!opts_.ha_callout_timeout.empty())
       ParseSeconds(opts_.ha_callout_timeout, &seconds);
     callout_ = std::make_unique<callout::Callout>(
-        base_, store_.get(), opts_.ha_callout, static_cast<int>(seconds));
+        *loop_, store_.get(), opts_.ha_callout, static_cast<int>(seconds));
     Status hs = callout_->Start();
     if (!hs.ok()) {
       LOG_ERROR("%s", hs.ToString().c_str());
