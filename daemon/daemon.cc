@@ -672,7 +672,7 @@ int Daemon::Run() {
     }
   }
   info_.pid = getpid();  // the daemon may have forked since it was made
-  control_ = std::make_unique<control::Server>(base_, this, ctl_socket_);
+  control_ = std::make_unique<control::Server>(*loop_, this, ctl_socket_);
   Status cs = control_->Start();
   if (!cs.ok()) {
     LOG_ERROR("control: helper-ctl cannot reach this nfsd-helper: %s",
