@@ -118,15 +118,16 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {
 }
 
 Daemon::~Daemon() {
+  // Everything that waits on the loop goes before it.
   callout_.reset();
   control_.reset();
   cld_.reset();
   idmap_.reset();
-  for (auto& c : channels_) CloseChannel(c);
-  for (auto* ev : signals_) event_free(ev);
-  if (retry_) event_free(retry_);
-  if (grace_timer_) event_free(grace_timer_);
-  if (base_) event_base_free(base_);
+  for (auto& c : channels_) c.file.reset();
+  signals_.clear();
+  grace_timer_.reset();
+  kick_timer_.reset();
+  loop_.reset();
 }
 
 Status Daemon::CheckScopeChoice() const {
@@ -249,13 +250,7 @@ Status Daemon::Init() {
     // make nfsd wait.
     if (!callout_) return;
     callouts_to_kick_ += n;
-    if (kick_scheduled_) return;
-    struct timeval zero = {0, 0};
-    if (event_base_once(base_, -1, EV_TIMEOUT, OnKickCallout, this, &zero) ==
-        0)
-      kick_scheduled_ = true;
-    else
-      OnKickCallout(-1, 0, this);
+    kick_timer_->StartIfIdle(loop::Duration::zero());
   });
   runner_ = std::make_unique<batch::Runner>(tracker_.get());
   if (crash_point_ != CrashPoint::kNone) {
@@ -277,48 +272,28 @@ Status Daemon::Init() {
   return Status::Ok();
 }
 
-void Daemon::CloseChannel(ChannelState& c) {
-  if (c.ev) {
-    event_free(c.ev);
-    c.ev = nullptr;
+void Daemon::StartChannels() {
+  for (size_t i = 0; i < channels_.size(); ++i) {
+    loop::ReopeningChannel::Options o;
+    o.path = channels_[i].path;
+    o.framing = loop::Framer::Kind::kRequest;
+    o.read_buffer = kReadBuffer;
+    o.missing_hint =
+        " (is nfsd loaded, and does its filesystem offer the client "
+        "tracking files?)";
+    channels_[i].file = std::make_unique<loop::ReopeningChannel>(
+        *loop_, std::move(o), [this] { OnReadable(); },
+        [this, i] { OnChannelChange(channels_[i]); });
   }
-  if (c.ep.fd >= 0) {
-    close(c.ep.fd);
-    c.ep.fd = -1;
-  }
-  c.discarding = false;
+  for (auto& c : channels_) c.file->Start();  // kPoll: cannot fail
+  channels_started_ = true;
+  MaybeReady();
 }
 
-bool Daemon::OpenChannels() {
-  bool all = true;
-  for (auto& c : channels_) {
-    if (c.ep.fd >= 0) continue;
-    int fd = open(c.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      all = false;
-      if (errno == EMFILE || errno == ENFILE) {
-        // Not the channel's fault: the same back-off, and the real reason.
-        LOG_ERROR("cannot open %s: %s (no file descriptor left); retrying "
-                  "every second",
-                  c.path.c_str(), strerror(errno));
-        continue;
-      }
-      if (!c.warned_missing) {
-        LOG_WARNING("cannot open %s: %s; retrying every second (is nfsd "
-                    "loaded, and does its filesystem offer the client "
-                    "tracking files?)",
-                    c.path.c_str(), strerror(errno));
-        c.warned_missing = true;
-      }
-      continue;
-    }
-    c.ep.fd = fd;
-    c.warned_missing = false;
-    c.ev = event_new(base_, fd, EV_READ | EV_PERSIST, OnReadable, this);
-    event_add(c.ev, nullptr);
-  }
-  MaybeReady();
-  return all;
+void Daemon::OnChannelChange(ChannelState& c) {
+  c.ep.fd = c.file->fd();
+  if (c.ep.fd < 0) serving_logged_ = false;  // "serving" is logged again
+  if (channels_started_) MaybeReady();
 }
 
 std::string Daemon::Served() const {
@@ -350,35 +325,15 @@ void Daemon::MaybeReady() {
 }
 
 void Daemon::Drain(std::vector<Request>* out) {
-  char buf[kReadBuffer];
+  // The channel reads one request per read() and hands over the first
+  // piece of an over-long one, flagged, discarding the rest
+  // (loop::Framer::Kind::kRequest, PROTOCOL.md §1).
+  loop::Message m;
   for (size_t i = 0; i < channels_.size(); ++i) {
     ChannelState& c = channels_[i];
-    while (c.ep.fd >= 0 && out->size() < kMaxBatch) {
-      ssize_t n = read(c.ep.fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0) {  // nothing pending, not even the rest of a request
-        c.discarding = false;
-        break;
-      }
-      if (n < 0 && errno == EAGAIN) break;
-      if (n < 0) {
-        LOG_ERROR("read %s: %s; reopening", c.path.c_str(), strerror(errno));
-        CloseChannel(c);
-        serving_logged_ = false;
-        break;
-      }
-      // PROTOCOL.md §1: a read shorter than the buffer, or one that ends in
-      // a newline, ends a request. Reads are never joined: a request without
-      // its newline is refused alone, and the rest of an over-long one is
-      // never taken for a request.
-      bool ends = static_cast<size_t>(n) < sizeof buf || buf[n - 1] == '\n';
-      if (c.discarding) {
-        c.discarding = !ends;
-        continue;
-      }
-      out->push_back({i, std::string(buf, n), !ends});
-      c.discarding = !ends;
-    }
+    while (out->size() < kMaxBatch &&
+           c.file->Read(&m) == loop::ReopeningChannel::ReadResult::kMessage)
+      out->push_back({i, std::move(m.data), m.overlong});
   }
 }
 
@@ -422,16 +377,8 @@ void Daemon::RunBatch(std::vector<Request> reqs) {
     sd_notifyf(0, "STATUS=the database %s is damaged; exiting",
                opts_.db.c_str());
     exit_code_ = 1;
-    event_base_loopbreak(base_);
+    loop_->Break();
   }
-}
-
-void Daemon::OnKickCallout(int, short, void* arg) {
-  auto* d = static_cast<Daemon*>(arg);
-  int64_t n = d->callouts_to_kick_;
-  d->callouts_to_kick_ = 0;
-  d->kick_scheduled_ = false;
-  if (d->callout_ && n > 0) d->callout_->Kick(n);
 }
 
 void Daemon::CheckKernelGrace(bool at_once) {
@@ -537,61 +484,43 @@ bool Daemon::Serving() {
   return !cld_ || cld_->is_open();
 }
 
-void Daemon::OnReadable(int, short, void* arg) {
-  auto* d = static_cast<Daemon*>(arg);
-  if (d->exit_code_ != 0) return;  // the loop is ending: read nothing more
+void Daemon::OnReadable() {
+  if (exit_code_ != 0) return;  // the loop is ending: read nothing more
   std::vector<Request> reqs;
-  d->Drain(&reqs);
-  d->DrainCld(&reqs);
-  if (!reqs.empty()) d->RunBatch(std::move(reqs));
-  if (d->exit_code_ != 0) return;
-  bool closed = false;
-  for (auto& c : d->channels_) closed |= c.ep.fd < 0;
-  if (closed && !evtimer_pending(d->retry_, nullptr)) {
-    struct timeval one = {1, 0};
-    evtimer_add(d->retry_, &one);
-  }
+  Drain(&reqs);
+  DrainCld(&reqs);
+  if (!reqs.empty()) RunBatch(std::move(reqs));
 }
 
-void Daemon::OnRetry(int, short, void* arg) {
-  auto* d = static_cast<Daemon*>(arg);
-  if (!d->OpenChannels()) {
-    struct timeval one = {1, 0};
-    evtimer_add(d->retry_, &one);
-  }
-}
-
-void Daemon::OnSignal(int sig, short, void* arg) {
-  auto* d = static_cast<Daemon*>(arg);
+void Daemon::OnSignal(int sig) {
   if (sig == SIGHUP) {
     LOG_NOTICE("SIGHUP received: there is nothing to reload; carrying on");
     return;
   }
   LOG_NOTICE("%s received; exiting", strsignal(sig));
-  event_base_loopbreak(d->base_);
+  loop_->Break();
 }
 
 int Daemon::Run() {
-  base_ = event_base_new();
-  if (!base_) {
-    LOG_ERROR("cannot create the event loop");
-    return 1;
-  }
+  loop_ = std::make_unique<loop::Loop>();
+  kick_timer_ = std::make_unique<loop::Timer>(*loop_, [this] {
+    int64_t n = callouts_to_kick_;
+    callouts_to_kick_ = 0;
+    if (callout_ && n > 0) callout_->Kick(n);
+  });
   signal(SIGPIPE, SIG_IGN);
   // SIGHUP would kill us by default; an administrator's habitual
   // "kill -HUP" must not stop client tracking.
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
-    struct event* ev = evsignal_new(base_, sig, OnSignal, this);
-    evsignal_add(ev, nullptr);
-    signals_.push_back(ev);
+    signals_.push_back(std::make_unique<loop::SignalWatch>(
+        *loop_, sig, [this, sig] { OnSignal(sig); }));
   }
-  retry_ = evtimer_new(base_, OnRetry, this);
   if (!opts_.ha_callout.empty()) {
     int64_t seconds = callout::Callout::kDefaultTimeoutSeconds;
     if (!opts_.ha_callout_timeout.empty())
       ParseSeconds(opts_.ha_callout_timeout, &seconds);
     callout_ = std::make_unique<callout::Callout>(
-        base_, store_.get(), opts_.ha_callout, static_cast<int>(seconds));
+        *loop_, store_.get(), opts_.ha_callout, static_cast<int>(seconds));
     Status hs = callout_->Start();
     if (!hs.ok()) {
       LOG_ERROR("%s", hs.ToString().c_str());
@@ -603,7 +532,7 @@ int Daemon::Run() {
     }
   }
   info_.pid = getpid();  // the daemon may have forked since it was made
-  control_ = std::make_unique<control::Server>(base_, this, ctl_socket_);
+  control_ = std::make_unique<control::Server>(*loop_, this, ctl_socket_);
   Status cs = control_->Start();
   if (!cs.ok()) {
     LOG_ERROR("control: helper-ctl cannot reach this nfsd-helper: %s",
@@ -622,7 +551,7 @@ int Daemon::Run() {
   if (opts_.cld_pipe != kNone) {
     // Upcalls on the pipe join the same batches as the four files'.
     cld_ = std::make_unique<CldPipe>(
-        base_, opts_.cld_pipe, [this] { OnReadable(-1, 0, this); },
+        *loop_, opts_.cld_pipe, [this] { OnReadable(); },
         [this] {
           // nfsd stopping removes the pipe (failing a GraceDone in
           // flight) before a new instance can reset what v4_end_grace
@@ -644,12 +573,9 @@ int Daemon::Run() {
       // recorded before the next GraceStart is read.
       CheckKernelGrace(true);
       SettleGrace();
-      grace_timer_ = event_new(base_, -1, EV_PERSIST, OnGraceTimer, this);
-      struct timeval one = {1, 0};
-      if (!grace_timer_ || event_add(grace_timer_, &one) != 0) {
-        LOG_ERROR("cannot arm the grace-period timer");
-        return 1;
-      }
+      grace_timer_ = std::make_unique<loop::PeriodicTimer>(
+          *loop_, std::chrono::seconds(1),
+          [this] { OnGraceTimer(-1, 0, this); });
     }
     Status ps = cld_->Start();
     if (!ps.ok()) {
@@ -658,11 +584,8 @@ int Daemon::Run() {
       return 1;
     }
   }
-  if (!OpenChannels()) {
-    struct timeval one = {1, 0};
-    evtimer_add(retry_, &one);
-  }
-  if (idmap_) idmap_->Start(base_);
+  StartChannels();
+  if (idmap_) idmap_->Start(*loop_);
   // Every file is open (a channel re-opened later is root's own, which
   // needs no capability): give up all of them (daemon/util/privileges.h).
   // The process has one thread until here: capng_apply() changes only the
@@ -673,7 +596,7 @@ int Daemon::Run() {
   if (!ps.ok()) LOG_ERROR("%s", ps.ToString().c_str());
   if (!dropped.empty()) LOG_DEBUG("capabilities dropped: %s", dropped.c_str());
   if (idmap_) idmap_->StartWorkers();
-  event_base_dispatch(base_);
+  loop_->Run();
   sd_notify(0, "STOPPING=1");
   control_.reset();  // removes the socket: helper-ctl sees us gone
   if (idmap_) idmap_->LogSummary();

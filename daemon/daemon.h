@@ -1,12 +1,15 @@
 // Daemon: the event loop that serves the upcall channels of one nfsd
 // filesystem for one scope.
 //
-// Loop affinity: everything runs on the libevent loop's thread. Each wake-up
-// drains every channel and handles what it read as one batch
-// (daemon/batch/runner.h: one transaction, one fsync); SIGTERM and SIGINT stop the loop only between
-// batches, so a batch in flight is always finished and answered. The control
-// socket (daemon/control/server.h) is served from the same loop, between
-// batches; the Daemon is the control procedures' Host.
+// Loop affinity: everything runs on the thread of the event loop
+// (daemon/loop/loop.h). Each upcall file is a loop::ReopeningChannel
+// (daemon/loop/reopening_channel.h), kept open across whatever the kernel
+// does to it. Each wake-up drains every channel and handles what it read as
+// one batch (daemon/batch/runner.h: one
+// transaction, one fsync); SIGTERM and SIGINT stop the loop
+// only between batches, so a batch in flight is always finished and
+// answered. The control socket (daemon/control/server.h) is served from the
+// same loop, between batches; the Daemon is the control procedures' Host.
 #ifndef DAEMON_DAEMON_H_
 #define DAEMON_DAEMON_H_
 
@@ -20,14 +23,14 @@
 #include "daemon/channels/cld_pipe.h"
 #include "daemon/control/host.h"
 #include "daemon/idmap/idmap_service.h"
+#include "daemon/loop/loop.h"
+#include "daemon/loop/reopening_channel.h"
 #include "daemon/options.h"
 #include "daemon/recovery/engine.h"
 #include "daemon/store/scope_lock.h"
 #include "daemon/store/store.h"
 #include "daemon/tracker/tracker.h"
 
-struct event_base;
-struct event;
 
 namespace nfsdh {
 
@@ -78,13 +81,13 @@ class Daemon : public control::Host {
 
  private:
   struct ChannelState {
-    channels::Endpoint ep;  // its protocol, fd and counters
+    // Its protocol, counters and fd: file->fd(), -1 while closed, kept
+    // equal to it by OnChannelChange.
+    channels::Endpoint ep;
     std::string path;
-    struct event* ev = nullptr;
-    // Reading the rest of a request longer than the read buffer, which is
-    // discarded (PROTOCOL.md §1).
-    bool discarding = false;
-    bool warned_missing = false;
+    // Made by Run(): the file, kept open; it reads one request per read()
+    // and discards the rest of an over-long one (PROTOCOL.md §1).
+    std::unique_ptr<loop::ReopeningChannel> file;
   };
   struct Request {
     size_t channel;  // into channels_, or kCld
@@ -99,14 +102,16 @@ class Daemon : public control::Host {
   // initial network namespace (daemon/util/netns.h).
   Status CheckScopeChoice() const;
   Status OpenStore();
-  // Opens every channel not yet open; true when all are.
-  bool OpenChannels();
+  // Makes the four files' channels and opens those that are there (the
+  // others are looked for every second).
+  void StartChannels();
+  // A channel was opened or closed.
+  void OnChannelChange(ChannelState& c);
   // Sends READY=1 once the database is open and every protocol served is
   // ready (the four files open; the cld pipe open or watched), and the
   // STATUS= of what is awaited before that.
   void MaybeReady();
   std::string Served() const;  // what is served, for logs and STATUS=
-  void CloseChannel(ChannelState& c);
   // Reads everything pending on every open channel into `out`, one request
   // per read() (PROTOCOL.md §1).
   void Drain(std::vector<Request>* out);
@@ -137,9 +142,9 @@ class Daemon : public control::Host {
   void SettleGrace();
   static void OnGraceTimer(int fd, short what, void* arg);
 
-  static void OnReadable(int fd, short what, void* arg);
-  static void OnSignal(int sig, short what, void* arg);
-  static void OnRetry(int fd, short what, void* arg);
+  // Some channel is readable: drains them all into one batch.
+  void OnReadable();
+  void OnSignal(int sig);
 
   Options opts_;
   std::string ctl_socket_ = kDefaultCtlSocket;
@@ -154,13 +159,16 @@ class Daemon : public control::Host {
   std::unique_ptr<tracker::Tracker> tracker_;
   std::unique_ptr<batch::Runner> runner_;
   channels::Endpoint cld_ep_{channels::Protocol::kCld};
+  // Made by Run() (after a fork to the background); every event object
+  // below is destroyed before it (~Daemon).
+  std::unique_ptr<loop::Loop> loop_;
   std::vector<ChannelState> channels_;  // empty: no four-file protocol
+  bool channels_started_ = false;       // StartChannels() is done
   std::unique_ptr<CldPipe> cld_;        // null: no cld protocol
-  struct event_base* base_ = nullptr;
-  struct event* retry_ = nullptr;
-  std::vector<struct event*> signals_;
+  std::vector<std::unique_ptr<loop::SignalWatch>> signals_;
   bool serving_logged_ = false;
-  struct event* grace_timer_ = nullptr;  // one second, while tracking
+  // Every second, while tracking the kernel's grace period.
+  std::unique_ptr<loop::PeriodicTimer> grace_timer_;
   int grace_read_errno_ = 0;             // v4_end_grace unreadable: logged
   int64_t kernel_grace_ended_since_ = 0;  // monotonic s; 0: not seen
   int64_t grace_retry_at_ = 0;           // monotonic seconds
@@ -173,10 +181,10 @@ class Daemon : public control::Host {
   CrashPoint crash_point_ = CrashPoint::kNone;
   uint64_t crash_at_ = 0;
   uint64_t batches_ = 0;
-  // Events the HA callout has yet to be told of (kicked after the replies).
+  // Events the HA callout has yet to be told of, and the timer that tells
+  // it after the replies of the batch that committed them.
   int64_t callouts_to_kick_ = 0;
-  bool kick_scheduled_ = false;
-  static void OnKickCallout(int fd, short what, void* arg);
+  std::unique_ptr<loop::Timer> kick_timer_;
   control::StorageErrors errors_;
   // The HA callout (--ha-callout): runs the outbox, kicked after each
   // committed batch that queued events.

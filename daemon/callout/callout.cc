@@ -1,6 +1,5 @@
 #include "daemon/callout/callout.h"
 
-#include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -24,14 +23,17 @@ const char* KindName(Kind k) {
   return k == Kind::kAddClient ? "add-client" : "del-client";
 }
 
-Callout::Callout(struct event_base* base, store::Store* store,
-                 std::string program, int timeout_seconds)
-    : base_(base),
+Callout::Callout(loop::Loop& loop, store::Store* store, std::string program,
+                 int timeout_seconds)
+    : loop_(loop),
       store_(store),
       program_(std::move(program)),
-      timeout_seconds_(timeout_seconds) {}
+      timeout_seconds_(timeout_seconds),
+      timer_(loop, [this] { OnTimeout(); }),
+      retry_timer_(loop, [this] { OnRetry(); }) {}
 
 Callout::~Callout() {
+  child_watch_.reset();  // reaped here, not by the loop
   if (child_ > 0) {
     kill(child_, SIGKILL);
     int status;
@@ -48,18 +50,9 @@ Callout::~Callout() {
     LOG_NOTICE("ha-callout: %lld event(s) left in the outbox; they run at "
                "the next start",
                static_cast<long long>(pending_));
-  if (sigchld_) event_free(sigchld_);
-  if (timer_) event_free(timer_);
-  if (retry_timer_) event_free(retry_timer_);
 }
 
 Status Callout::Start() {
-  sigchld_ = evsignal_new(base_, SIGCHLD, OnChild, this);
-  timer_ = evtimer_new(base_, OnTimeout, this);
-  retry_timer_ = evtimer_new(base_, OnRetry, this);
-  if (!sigchld_ || !timer_ || !retry_timer_ ||
-      evsignal_add(sigchld_, nullptr) != 0)
-    return Status::Io("ha-callout: cannot watch SIGCHLD");
   Status s = store_->CountCallouts(&pending_);
   if (!s.ok()) {
     pending_ = 0;  // RunNext logs the outbox's failure and retries
@@ -80,8 +73,7 @@ void Callout::Kick(int64_t queued) {
 
 void Callout::Retry() {
   waiting_ = true;
-  struct timeval tv = {retry_delay_, 0};
-  evtimer_add(retry_timer_, &tv);
+  retry_timer_.Start(std::chrono::seconds(retry_delay_));
   retry_delay_ = std::min(2 * retry_delay_, kMaxRetrySeconds);
 }
 
@@ -148,11 +140,12 @@ void Callout::RunNext() {
       continue;
     }
     child_ = pid;
+    child_watch_ = std::make_unique<loop::ChildWatch>(
+        loop_, pid, [this](int status, int error) { OnChild(status, error); });
     LOG_DEBUG("ha-callout: started %s %s %s %s (pid %d)", program_.c_str(),
               kind, running_.scope.c_str(), hex.c_str(),
               static_cast<int>(pid));
-    struct timeval tv = {timeout_seconds_, 0};
-    evtimer_add(timer_, &tv);
+    timer_.Start(std::chrono::seconds(timeout_seconds_));
   }
 }
 
@@ -203,40 +196,32 @@ void Callout::Finish(Outcome::End end, int code) {
   if (done_through_ - deleted_through_ >= kFlushEvery) Flush();
 }
 
-void Callout::OnChild(int, short, void* arg) {
-  auto* c = static_cast<Callout*>(arg);
-  if (c->child_ <= 0) return;
-  int status = 0;
-  pid_t r;
-  do {
-    r = waitpid(c->child_, &status, WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r == 0) return;  // another child of the process, or not yet
-  evtimer_del(c->timer_);
-  c->child_ = -1;
-  if (r < 0) {
-    c->Finish(Outcome::End::kSpawnFailed, errno);
-  } else if (c->killed_) {
-    c->Finish(Outcome::End::kTimedOut, SIGKILL);
+void Callout::OnChild(int status, int error) {
+  timer_.Stop();
+  child_ = -1;
+  // child_watch_ stays: this runs from its callback. The next child's
+  // watch replaces it.
+  if (error != 0) {
+    Finish(Outcome::End::kSpawnFailed, error);
+  } else if (killed_) {
+    Finish(Outcome::End::kTimedOut, SIGKILL);
   } else if (WIFEXITED(status)) {
-    c->Finish(Outcome::End::kExited, WEXITSTATUS(status));
+    Finish(Outcome::End::kExited, WEXITSTATUS(status));
   } else {
-    c->Finish(Outcome::End::kSignaled, WTERMSIG(status));
+    Finish(Outcome::End::kSignaled, WTERMSIG(status));
   }
-  c->RunNext();
+  RunNext();
 }
 
-void Callout::OnRetry(int, short, void* arg) {
-  auto* c = static_cast<Callout*>(arg);
-  c->waiting_ = false;
-  c->RunNext();
+void Callout::OnRetry() {
+  waiting_ = false;
+  RunNext();
 }
 
-void Callout::OnTimeout(int, short, void* arg) {
-  auto* c = static_cast<Callout*>(arg);
-  if (c->child_ <= 0) return;
-  c->killed_ = true;
-  kill(c->child_, SIGKILL);  // reaped by OnChild
+void Callout::OnTimeout() {
+  if (child_ <= 0) return;
+  killed_ = true;
+  kill(child_, SIGKILL);  // reaped by OnChild
 }
 
 }  // namespace nfsdh::callout

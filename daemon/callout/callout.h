@@ -26,9 +26,9 @@
 //  - PROG is started with posix_spawn, never through a shell (a client id
 //    is untrusted data; it is passed as hex, one argv word), with standard
 //    input from /dev/null and SIGPIPE back at its default;
-//  - its end is learnt from SIGCHLD on the event loop (an evsignal), never
-//    by waiting; a child still running after the timeout is killed with
-//    SIGKILL, which is logged and retried like any failure.
+//  - its end is learnt from SIGCHLD on the event loop (a loop::ChildWatch),
+//    never by waiting; a child still running after the timeout is killed
+//    with SIGKILL, which is logged and retried like any failure.
 //
 // Loop affinity: the event loop's thread only, between batches: the store
 // is never inside a transaction when the Callout uses it. The Callout reaps
@@ -41,13 +41,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
+#include "daemon/loop/loop.h"
 #include "daemon/store/store.h"
 #include "daemon/util/status.h"
-
-struct event_base;
-struct event;
 
 namespace nfsdh::callout {
 
@@ -82,9 +81,9 @@ class Callout {
   // Finished entries deleted in one statement at most.
   static constexpr int kFlushEvery = 64;
 
-  // `program` is an absolute path. `base` and `store` must outlive the
+  // `program` is an absolute path. `loop` and `store` must outlive the
   // Callout.
-  Callout(struct event_base* base, store::Store* store, std::string program,
+  Callout(loop::Loop& loop, store::Store* store, std::string program,
           int timeout_seconds = kDefaultTimeoutSeconds);
   // Kills a child still running (SIGKILL) and reaps it (its entry stays in
   // the outbox and runs again at the next start); deletes the finished
@@ -93,8 +92,8 @@ class Callout {
   Callout(const Callout&) = delete;
   Callout& operator=(const Callout&) = delete;
 
-  // Installs the SIGCHLD event and resumes the outbox as the database has
-  // it (entries a previous process left). REQUIRES: called once, first.
+  // Resumes the outbox as the database has it (entries a previous process
+  // left). REQUIRES: called once, first.
   Status Start();
 
   // `queued` entries were added to the outbox by a transaction that has
@@ -115,17 +114,17 @@ class Callout {
   void Finish(Outcome::End end, int code);
   void Retry();  // arms the back-off timer
   void Flush();  // deletes the finished entries
-  static void OnChild(int sig, short what, void* arg);
-  static void OnTimeout(int fd, short what, void* arg);
-  static void OnRetry(int fd, short what, void* arg);
+  void OnChild(int status, int error);
+  void OnTimeout();
+  void OnRetry();
 
-  struct event_base* base_;
+  loop::Loop& loop_;
   store::Store* store_;
   std::string program_;
   int timeout_seconds_;
-  struct event* sigchld_ = nullptr;
-  struct event* timer_ = nullptr;
-  struct event* retry_timer_ = nullptr;
+  loop::Timer timer_;        // the running child's timeout
+  loop::Timer retry_timer_;  // the back-off after a failure
+  std::unique_ptr<loop::ChildWatch> child_watch_;  // of child_
   pid_t child_ = -1;
   store::CalloutRow running_;
   bool killed_ = false;    // the running child was killed at the timeout

@@ -1,6 +1,5 @@
 #include "daemon/callout/callout.h"
 
-#include <event2/event.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -19,14 +18,13 @@ namespace {
 
 struct Fixture {
   std::string dir;
-  struct event_base* base = event_base_new();
+  loop::Loop loop;
   std::unique_ptr<store::Store> db;
   std::vector<Outcome> outcomes;
   Fixture() {
     char tmpl[] = "/tmp/nfsdh-callout-XXXXXX";
     REQUIRE(mkdtemp(tmpl) != nullptr);
     dir = tmpl;
-    REQUIRE(base != nullptr);
     REQUIRE(store::Store::Open(dir + "/db/state.sqlite",
                                store::Store::Mode::kReadWrite, &db)
                 .ok());
@@ -49,7 +47,6 @@ struct Fixture {
   }
   ~Fixture() {
     db.reset();
-    event_base_free(base);
     std::system(("rm -rf '" + dir + "'").c_str());
   }
   std::string Script(const std::string& name, const std::string& body) {
@@ -63,9 +60,7 @@ struct Fixture {
     auto end = std::chrono::steady_clock::now() + limit;
     while (!c.idle()) {
       if (std::chrono::steady_clock::now() > end) return false;
-      struct timeval tick = {0, 20000};
-      event_base_loopexit(base, &tick);
-      event_base_dispatch(base);
+      loop.RunFor(std::chrono::milliseconds(20));
     }
     return true;
   }
@@ -90,7 +85,7 @@ TEST_CASE("callout runs the outbox one at a time, in order, with hex ids",
       "record", "set -e\ncd " + f.dir +
                     "\nmkdir lock || { echo overlap >> log; exit 1; }\n"
                     "sleep 0.05\necho \"$@\" >> log\nrmdir lock\n");
-  Callout c(f.base, f.db.get(), prog);
+  Callout c(f.loop, f.db.get(), prog);
   REQUIRE(c.Start().ok());
   c.set_on_outcome([&](const Outcome& o) { f.outcomes.push_back(o); });
   f.Queue({Ev(Kind::kAddClient, "A", std::string("\x00\xff ;$(x)", 8)),
@@ -119,7 +114,7 @@ TEST_CASE("callout: a child past the timeout is killed and run again",
       "slow", "cd " + f.dir +
                   "\nif [ \"$3\" = 73 ] && [ ! -e hung ]; then touch hung; "
                   "exec sleep 30; fi\necho \"$@\" >> log\n");
-  Callout c(f.base, f.db.get(), prog, 1);
+  Callout c(f.loop, f.db.get(), prog, 1);
   REQUIRE(c.Start().ok());
   c.set_on_outcome([&](const Outcome& o) { f.outcomes.push_back(o); });
   f.Queue({Ev(Kind::kAddClient, "A", "s"), Ev(Kind::kAddClient, "A", "t")},
@@ -145,7 +140,7 @@ TEST_CASE("callout: failures are retried until they succeed, in order",
                     "\nif [ ! -e seen-$3 ]; then touch seen-$3; case $3 in "
                     "31) exit 3;; 32) kill -TERM $$;; esac; fi\n"
                     "echo \"$@\" >> log\n");
-    Callout c(f.base, f.db.get(), prog);
+    Callout c(f.loop, f.db.get(), prog);
     REQUIRE(c.Start().ok());
     c.set_on_outcome([&](const Outcome& o) { f.outcomes.push_back(o); });
     f.Queue({Ev(Kind::kAddClient, "A", "1"), Ev(Kind::kDelClient, "A", "1"),
@@ -165,7 +160,7 @@ TEST_CASE("callout: failures are retried until they succeed, in order",
   }
   SECTION("a program that cannot be run, until it can") {
     const std::string prog = f.dir + "/later";
-    Callout c(f.base, f.db.get(), prog);
+    Callout c(f.loop, f.db.get(), prog);
     REQUIRE(c.Start().ok());
     c.set_on_outcome([&](const Outcome& o) { f.outcomes.push_back(o); });
     f.Queue({Ev(Kind::kDelClient, "A", "1")}, &c);
@@ -189,14 +184,14 @@ TEST_CASE("callout: the outbox outlives the runner", "[callout]") {
   // goes away: a new runner delivers them all, in order.
   f.Queue({Ev(Kind::kAddClient, "A", "1"), Ev(Kind::kDelClient, "A", "1")});
   {
-    Callout c(f.base, f.db.get(), hang);
+    Callout c(f.loop, f.db.get(), hang);
     REQUIRE(c.Start().ok());
     CHECK(c.pending() == 2);
     CHECK_FALSE(c.idle());
   }
   CHECK(f.Left() == 2);
   f.Queue({Ev(Kind::kAddClient, "B", "2")});
-  Callout c(f.base, f.db.get(), rec);
+  Callout c(f.loop, f.db.get(), rec);
   REQUIRE(c.Start().ok());
   CHECK(c.pending() == 3);
   REQUIRE(f.RunUntilIdle(c, std::chrono::seconds(10)));

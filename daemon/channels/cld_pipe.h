@@ -10,13 +10,14 @@
 // appears again. Where the directory itself is missing (rpc_pipefs not
 // mounted yet, which inotify cannot see), its parent is watched and a
 // one-second timer looks again; nothing ever spins. Each open and close is
-// logged once.
+// logged once. All of that is a loop::ReopeningChannel
+// (daemon/loop/reopening_channel.h) in its inotify mode; this class adds
+// the pipe's read discipline and counters.
 //
 // The pipe keeps message boundaries: one read() returns one upcall, one
 // write() is one downcall. An empty pipe reads 0 bytes.
 //
-// Loop affinity: everything runs on the libevent loop the CldPipe was made
-// with.
+// Loop affinity: everything runs on the loop the CldPipe was made with.
 #ifndef DAEMON_CHANNELS_CLD_PIPE_H_
 #define DAEMON_CHANNELS_CLD_PIPE_H_
 
@@ -24,10 +25,9 @@
 #include <string>
 #include <vector>
 
+#include "daemon/loop/loop.h"
+#include "daemon/loop/reopening_channel.h"
 #include "daemon/util/status.h"
-
-struct event_base;
-struct event;
 
 namespace nfsdh {
 
@@ -48,50 +48,28 @@ class CldPipe {
  public:
   // `on_readable` runs when upcalls are pending (it should call Drain);
   // `on_change` runs after the pipe was opened or closed.
-  // REQUIRES: `base` outlives the CldPipe.
-  CldPipe(struct event_base* base, std::string path,
-          std::function<void()> on_readable, std::function<void()> on_change);
-  ~CldPipe();
+  // REQUIRES: `loop` outlives the CldPipe.
+  CldPipe(loop::Loop& loop, std::string path, std::function<void()> on_readable,
+          std::function<void()> on_change);
   CldPipe(const CldPipe&) = delete;
   CldPipe& operator=(const CldPipe&) = delete;
 
   // Sets up the inotify watch and opens the pipe if it is there. Fails only
   // if inotify cannot be used at all.
-  Status Start();
+  Status Start() { return pipe_.Start(); }
 
-  const std::string& path() const { return path_; }
-  bool is_open() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
+  const std::string& path() const { return pipe_.path(); }
+  bool is_open() const { return pipe_.is_open(); }
+  int fd() const { return pipe_.fd(); }
   // True when the pipe is open or a watch will notice it appear.
-  bool ready() const { return fd_ >= 0 || dir_wd_ >= 0; }
+  bool ready() const { return pipe_.ready(); }
 
   // Reads every pending upcall into `out` (at most `max`); closes the pipe
   // if it turned out to be gone.
   void Drain(std::vector<std::string>* out, size_t max);
 
  private:
-  void Close(const char* why);
-  void TryOpen();
-  void Rewatch();
-  void ArmTimer();
-  static void OnInotify(int fd, short what, void* arg);
-  static void OnReadable(int fd, short what, void* arg);
-  static void OnTimer(int fd, short what, void* arg);
-
-  struct event_base* base_;
-  std::string path_, dir_, dir_parent_, name_, dir_name_;
-  std::function<void()> on_readable_, on_change_;
-  int fd_ = -1;
-  struct event* ev_ = nullptr;
-  int inotify_fd_ = -1;
-  struct event* inotify_ev_ = nullptr;
-  int dir_wd_ = -1;     // watch on the pipe's directory
-  int parent_wd_ = -1;  // watch on its parent while the directory is missing
-  struct event* timer_ = nullptr;
-  int empty_wakeups_ = 0;
-  // What was last logged, so that a state is logged once.
-  int last_open_errno_ = 0;
-  bool logged_dir_missing_ = false;
+  loop::ReopeningChannel pipe_;
 };
 
 }  // namespace nfsdh

@@ -1,6 +1,5 @@
 #include "daemon/control/server.h"
 
-#include <event2/event.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <poll.h>
@@ -68,8 +67,11 @@ std::set<int> RegisteredFds(int listener) {
 
 }  // namespace
 
-Server::Server(struct event_base* base, Host* host, std::string path)
-    : base_(base), path_(std::move(path)), ctx_(std::make_unique<Context>()) {
+Server::Server(loop::Loop& loop, Host* host, std::string path)
+    : loop_(loop),
+      path_(std::move(path)),
+      ctx_(std::make_unique<Context>()),
+      resume_listen_(loop, [this] { UpdateListener(); }) {
   ctx_->host = host;
   ctx_->socket_path = path_;
   ctx_->idle_seconds = kIdleTimeoutSeconds;
@@ -93,9 +95,8 @@ Server::~Server() {
   std::vector<int> fds;
   for (const auto& [fd, c] : conns_) fds.push_back(fd);
   for (int fd : fds) Close(fd, nullptr);
-  if (listen_ev_) event_free(listen_ev_);
-  if (resume_listen_) event_free(resume_listen_);
-  if (sweep_) event_free(sweep_);
+  listen_watch_.reset();
+  sweep_.reset();
   // Not svc_unreg(): it would ask rpcbind, which was never told.
   if (listener_) {
     SVC_DESTROY(listener_);  // closes listen_fd_
@@ -175,51 +176,50 @@ Status Server::Start() {
     return Status::Io("libtirpc cannot register the control program");
   g_server = this;
 
-  listen_ev_ =
-      event_new(base_, listen_fd_, EV_READ | EV_PERSIST, OnListen, this);
-  resume_listen_ = evtimer_new(base_, OnResumeListen, this);
-  sweep_ = event_new(base_, -1, EV_PERSIST, OnSweep, this);
-  struct timeval every = {std::max(1, ctx_->idle_seconds / 4), 0};
-  event_add(sweep_, &every);
+  listen_watch_ = std::make_unique<loop::FdWatch>(
+      loop_, listen_fd_, loop::FdWatch::Event::kRead, [this] { OnListen(); });
+  sweep_ = std::make_unique<loop::PeriodicTimer>(
+      loop_, std::chrono::seconds(std::max(1, ctx_->idle_seconds / 4)),
+      [this] { OnSweep(); });
   UpdateListener();
+  if (!listen_watch_->active())
+    return Status::Io("cannot watch the control socket " + path_);
   LOG_INFO("control: serving helper-ctl on %s", path_.c_str());
   return Status::Ok();
 }
 
 void Server::UpdateListener() {
-  bool want = listen_ev_ != nullptr && resume_listen_ != nullptr &&
-              conns_.size() < kMaxConnections &&
-              !evtimer_pending(resume_listen_, nullptr);
-  if (want && !listening_) event_add(listen_ev_, nullptr);
-  if (!want && listening_) event_del(listen_ev_);
-  listening_ = want;
+  if (!listen_watch_) return;
+  bool want = conns_.size() < kMaxConnections && !resume_listen_.armed();
+  if (!want) {
+    listen_watch_->Stop();
+    return;
+  }
+  if (listen_watch_->active()) return;
+  // A listening socket can always be polled.
+  Status s = listen_watch_->Start();
+  if (!s.ok()) LOG_ERROR("control: %s", s.message().c_str());
 }
 
-void Server::OnListen(int, short, void* arg) {
-  auto* s = static_cast<Server*>(arg);
+void Server::OnListen() {
   // libtirpc retries accept() for ever on EMFILE; make sure it cannot fail.
-  int spare = fcntl(s->listen_fd_, F_DUPFD_CLOEXEC, 0);
+  int spare = fcntl(listen_fd_, F_DUPFD_CLOEXEC, 0);
   if (spare < 0) {
-    if (!s->fd_shortage_logged_) {
+    if (!fd_shortage_logged_) {
       LOG_WARNING(
           "control: no file descriptor left to accept a helper-ctl "
           "connection (%s); trying again every second",
           strerror(errno));
-      s->fd_shortage_logged_ = true;
+      fd_shortage_logged_ = true;
     }
-    struct timeval one = {1, 0};
-    evtimer_add(s->resume_listen_, &one);
-    s->UpdateListener();
+    resume_listen_.Start(std::chrono::seconds(1));
+    UpdateListener();
     return;
   }
   close(spare);
-  s->fd_shortage_logged_ = false;
-  svc_getreq_common(s->listen_fd_);  // accepts one connection
-  s->Sync();
-}
-
-void Server::OnResumeListen(int, short, void* arg) {
-  static_cast<Server*>(arg)->UpdateListener();
+  fd_shortage_logged_ = false;
+  svc_getreq_common(listen_fd_);  // accepts one connection
+  Sync();
 }
 
 void Server::AddConn(int fd) {
@@ -227,16 +227,18 @@ void Server::AddConn(int fd) {
   c.last_active = MonotonicSeconds();
   fcntl(fd, F_SETFD, FD_CLOEXEC);  // libtirpc's accept() does not set it
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof kSendBuffer);
-  c.read_ev = event_new(base_, fd, EV_READ | EV_PERSIST, OnConn, this);
-  c.write_ev = event_new(base_, fd, EV_WRITE, OnConn, this);
-  event_add(c.read_ev, nullptr);
+  c.read_watch = std::make_unique<loop::FdWatch>(
+      loop_, fd, loop::FdWatch::Event::kRead, [this, fd] { OnReadable(fd); });
+  c.write_watch = std::make_unique<loop::FdWatch>(
+      loop_, fd, loop::FdWatch::Event::kWrite, [this, fd] { OnWritable(fd); });
+  Status s = c.read_watch->Start();
+  if (!s.ok()) LOG_ERROR("control: connection %d: %s", fd, s.message().c_str());
   LOG_DEBUG("control: connection %d accepted (%zu open)", fd, conns_.size());
 }
 
 void Server::FreeEvents(Conn& c) {
-  if (c.read_ev) event_free(c.read_ev);
-  if (c.write_ev) event_free(c.write_ev);
-  c.read_ev = c.write_ev = nullptr;
+  c.read_watch.reset();
+  c.write_watch.reset();
 }
 
 void Server::Sync() {
@@ -300,43 +302,48 @@ bool Server::HasRoomForReply(int fd) const {
   return sndbuf - queued >= static_cast<int>(kReplyRoom);
 }
 
-void Server::OnConn(int fd, short what, void* arg) {
-  auto* s = static_cast<Server*>(arg);
-  auto it = s->conns_.find(fd);
-  if (it == s->conns_.end()) return;
+void Server::OnWritable(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
   Conn& c = it->second;
-  if (what & EV_WRITE) {
-    // Room again: read the next request.
-    c.paused = false;
-    event_add(c.read_ev, nullptr);
-    return;
-  }
-  if (!s->HasRoomForReply(fd)) {
+  // Room again: read the next request.
+  c.paused = false;
+  c.write_watch->Stop();
+  Status s = c.read_watch->Start();
+  if (!s.ok()) LOG_ERROR("control: connection %d: %s", fd, s.message().c_str());
+}
+
+void Server::OnReadable(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  Conn& c = it->second;
+  if (!HasRoomForReply(fd)) {
     // The client does not read its replies: stop reading its requests until
     // it does. It is closed when it has been idle too long.
     LOG_DEBUG("control: connection %d does not read its replies; paused", fd);
     c.paused = true;
-    event_del(c.read_ev);
-    event_add(c.write_ev, nullptr);
+    c.read_watch->Stop();
+    Status s = c.write_watch->Start();
+    if (!s.ok())
+      LOG_ERROR("control: connection %d: %s", fd, s.message().c_str());
     return;
   }
   c.last_active = MonotonicSeconds();
   svc_getreq_common(fd);  // reads, and answers at most one request
-  s->Sync();
+  Sync();
 }
 
-void Server::OnSweep(int, short, void* arg) {
-  auto* s = static_cast<Server*>(arg);
+void Server::OnSweep() {
   int64_t now = MonotonicSeconds();
   std::vector<int> idle;
-  for (const auto& [fd, c] : s->conns_)
-    if (now - c.last_active > s->ctx_->idle_seconds) idle.push_back(fd);
-  const std::string why = "no complete request for " +
-                          std::to_string(s->ctx_->idle_seconds) + " s";
-  for (int fd : idle) s->Close(fd, why.c_str());
+  for (const auto& [fd, c] : conns_)
+    if (now - c.last_active > ctx_->idle_seconds) idle.push_back(fd);
+  const std::string why =
+      "no complete request for " + std::to_string(ctx_->idle_seconds) + " s";
+  for (int fd : idle) Close(fd, why.c_str());
   // An import whose helper-ctl went away would otherwise hold what it
   // staged (up to 256 MiB) until the next import.
-  DropIdleImport(*s->ctx_, now);
+  DropIdleImport(*ctx_, now);
 }
 
 bool Server::Allowed(int fd, Conn* c) {

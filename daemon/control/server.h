@@ -1,9 +1,10 @@
-// Server: the control protocol (control-proto/nfsdh_ctl.x) served to helper-ctl
-// on an AF_LOCAL stream socket, from the daemon's libevent loop.
+// Server: the control protocol (control-proto/nfsdh_ctl.x) served to
+// helper-ctl on an AF_LOCAL stream socket, from the daemon's event loop
+// (loop/loop.h).
 //
 // Rationale. libtirpc does the record marking and the XDR, but its svc_run()
 // would own the process; instead every socket libtirpc owns (the listener and
-// each connection it accepts) gets a libevent event, a readable one is handed
+// each connection it accepts) gets a loop::FdWatch, a readable one is handed
 // to svc_getreq_common(), and after each such call the server re-reads
 // svc_pollfd[] to learn which connections libtirpc opened or closed. Nothing a
 // client does may hold up the upcall channels:
@@ -15,7 +16,8 @@
 //    buffer libtirpc would retry the write for up to two seconds, so a
 //    connection is read (and so answered) only while its send buffer has
 //    room for the largest reply (kMaxReply, which every procedure respects);
-//    otherwise it waits for EV_WRITE. One read makes at most one reply.
+//    otherwise it waits until it is writable. One read makes at most one
+//    reply.
 //  - At most kMaxConnections connections: beyond that the listener is not
 //    polled, and new connections wait in the listen backlog. A connection
 //    with no request for kIdleTimeoutSeconds is closed.
@@ -39,10 +41,9 @@
 #include <string>
 
 #include "daemon/control/host.h"
+#include "daemon/loop/loop.h"
 #include "daemon/util/status.h"
 
-struct event_base;
-struct event;
 struct svc_req;
 struct __rpc_svcxprt;  // libtirpc's SVCXPRT; this header needs no libtirpc
 
@@ -57,8 +58,8 @@ class Server {
   static constexpr size_t kMaxReply = 64 * 1024;
   static constexpr int kIdleTimeoutSeconds = 60;
 
-  // `host` must outlive the Server.
-  Server(struct event_base* base, Host* host, std::string path);
+  // `loop` and `host` must outlive the Server.
+  Server(loop::Loop& loop, Host* host, std::string path);
   // Closes every connection and the listener, and removes the socket file
   // if it is still the one this Server created.
   ~Server();
@@ -76,8 +77,8 @@ class Server {
 
  private:
   struct Conn {
-    struct event* read_ev = nullptr;
-    struct event* write_ev = nullptr;
+    std::unique_ptr<loop::FdWatch> read_watch;
+    std::unique_ptr<loop::FdWatch> write_watch;  // while paused
     int64_t last_active = 0;  // monotonic seconds
     bool paused = false;      // waiting for room in the send buffer
     bool closing = false;
@@ -96,23 +97,23 @@ class Server {
   void UpdateListener();
   bool Allowed(int fd, Conn* c);
 
-  static void OnListen(int fd, short what, void* arg);
-  static void OnConn(int fd, short what, void* arg);
-  static void OnSweep(int fd, short what, void* arg);
-  static void OnResumeListen(int fd, short what, void* arg);
+  void OnListen();
+  void OnReadable(int fd);
+  void OnWritable(int fd);
+  void OnSweep();
   // libtirpc's dispatch callout for NFSDH_CTL_PROG version 1.
   static void Dispatch(struct svc_req* rq, struct __rpc_svcxprt* xprt);
 
-  struct event_base* base_;
+  loop::Loop& loop_;
   std::string path_;
   std::unique_ptr<Context> ctx_;
   int listen_fd_ = -1;
   struct __rpc_svcxprt* listener_ = nullptr;
-  struct event* listen_ev_ = nullptr;
-  bool listening_ = false;
+  std::unique_ptr<loop::FdWatch> listen_watch_;
   bool fd_shortage_logged_ = false;
-  struct event* resume_listen_ = nullptr;  // after a file-descriptor shortage
-  struct event* sweep_ = nullptr;
+  // After a file-descriptor shortage: the listener rests until it fires.
+  loop::Timer resume_listen_;
+  std::unique_ptr<loop::PeriodicTimer> sweep_;
   dev_t sock_dev_ = 0;
   ino_t sock_ino_ = 0;
   std::map<int, Conn> conns_;

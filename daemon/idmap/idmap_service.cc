@@ -1,7 +1,5 @@
 #include "daemon/idmap/idmap_service.h"
 
-#include <event2/event.h>
-#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -10,7 +8,7 @@
 #include <ctime>
 #include <thread>
 
-#include "daemon/idmap/channel_owners.h"
+#include "daemon/loop/channel_owners.h"
 #include "daemon/util/log.h"
 #include "nfsdfs-proto/qword.h"
 
@@ -43,7 +41,6 @@ IdmapService::Pool::~Pool() {
 IdmapService::IdmapService(ServiceOptions opts) : opts_(std::move(opts)) {
   const Direction dirs[2] = {Direction::kIdToName, Direction::kNameToId};
   for (int i = 0; i < 2; ++i) {
-    channels_[i].owner = this;
     channels_[i].direction = dirs[i];
     channels_[i].path = ChannelPath(dirs[i]);
   }
@@ -54,10 +51,9 @@ std::string IdmapService::ChannelPath(Direction d) const {
 }
 
 IdmapService::~IdmapService() {
-  for (Channel& c : channels_) CloseChannel(c);
-  if (wake_ev_) event_free(wake_ev_);
-  if (deadline_ev_) event_free(deadline_ev_);
-  if (retry_) event_free(retry_);
+  for (Channel& c : channels_) c.file.reset();
+  wake_.reset();
+  deadline_.reset();
   if (pool_) {
     std::lock_guard<std::mutex> lock(pool_->mu);
     pool_->stop = true;
@@ -77,11 +73,12 @@ Status IdmapService::Init() {
                                  : settings_.cache_expiration;
   for (const Channel& c : channels_) {
     int unreadable = 0;
-    std::vector<Opener> others = FindOtherOpeners(c.path, &unreadable);
+    std::vector<loop::Opener> others =
+        loop::FindOtherOpeners(c.path, &unreadable);
     if (!others.empty()) {
       return Status::Invalid(
           "idmap: " + c.path + " is already served by " +
-          DescribeOpeners(others) +
+          loop::DescribeOpeners(others) +
           "; nfsd-helper and rpc.idmapd must not both answer it (stop "
           "nfs-idmapd.service, or run nfsd-helper without --idmap)");
     }
@@ -108,24 +105,34 @@ Status IdmapService::Init() {
   return Status::Ok();
 }
 
-void IdmapService::Start(struct event_base* base) {
-  base_ = base;
+void IdmapService::Start(loop::Loop& loop) {
   pool_->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (pool_->wake_fd < 0) {
     LOG_ERROR("idmap: eventfd: %s; ID mapping is not served",
               strerror(errno));
     return;
   }
-  wake_ev_ = event_new(base_, pool_->wake_fd, EV_READ | EV_PERSIST, OnWake,
-                       this);
-  event_add(wake_ev_, nullptr);
-  retry_ = evtimer_new(base_, OnRetry, this);
-  deadline_ev_ = evtimer_new(base_, OnDeadline, this);
-  if (!OpenChannels()) ScheduleRetry();
+  wake_ = std::make_unique<loop::FdWatch>(
+      loop, pool_->wake_fd, loop::FdWatch::Event::kRead, [this] { OnWake(); });
+  Status s = wake_->Start();
+  if (!s.ok()) FATAL("idmap: %s", s.message().c_str());  // an eventfd
+  deadline_ = std::make_unique<loop::Timer>(loop, [this] { WriteFinished(); });
+  for (Channel& c : channels_) {
+    loop::ReopeningChannel::Options o;
+    o.path = c.path;
+    o.framing = loop::Framer::Kind::kJoined;
+    o.read_buffer = kReadBuffer;
+    o.log_prefix = "idmap: ";
+    o.missing_hint = " (is nfsd loaded?)";
+    c.file = std::make_unique<loop::ReopeningChannel>(
+        loop, std::move(o), [this, &c] { ReadChannel(c); },
+        [this, &c] { OnChange(c); });
+    c.file->Start();  // kPoll: cannot fail
+  }
 }
 
 void IdmapService::StartWorkers() {
-  if (!wake_ev_) return;  // Start() failed: nothing would hear them
+  if (!wake_) return;  // Start() failed: nothing would hear them
   size_t n = pool_->mapper->concurrent() ? opts_.workers : 1;
   if (n == 0) n = 1;
   for (size_t i = 0; i < n; ++i) {
@@ -133,67 +140,17 @@ void IdmapService::StartWorkers() {
   }
 }
 
-void IdmapService::ScheduleRetry() {
-  if (retry_ && !evtimer_pending(retry_, nullptr)) {
-    struct timeval one = {1, 0};
-    evtimer_add(retry_, &one);
-  }
-}
-
-bool IdmapService::OpenChannels() {
-  bool all = true;
-  for (Channel& c : channels_) {
-    if (c.fd >= 0) continue;
-    int fd = open(c.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      all = false;
-      if (!c.warned) {
-        LOG_WARNING("idmap: cannot open %s: %s; retrying every second (is "
-                    "nfsd loaded?)",
-                    c.path.c_str(), strerror(errno));
-        c.warned = true;
-      }
-      continue;
-    }
-    std::vector<Opener> others = FindOtherOpeners(c.path);
-    if (!others.empty()) {
-      LOG_ERROR("idmap: %s is also served by %s: each upcall goes to "
-                "whichever reads it first",
-                c.path.c_str(), DescribeOpeners(others).c_str());
-    }
-    c.fd = fd;
-    c.warned = false;
-    c.stats.open = true;
-    c.ev = event_new(base_, fd, EV_READ | EV_PERSIST, OnReadable, &c);
-    event_add(c.ev, nullptr);
-    c.paused = false;
-    LOG_NOTICE("idmap: serving %s", c.path.c_str());
-    // Upcalls queued before we came may be waiting already.
-    ReadChannel(c);
-  }
-  return all;
-}
-
-void IdmapService::CloseChannel(Channel& c) {
-  if (c.ev) {
-    event_free(c.ev);
-    c.ev = nullptr;
-  }
-  if (c.fd >= 0) {
-    close(c.fd);
-    c.fd = -1;
-  }
-  c.partial.clear();
-  c.paused = false;
-  c.stats.open = false;
+void IdmapService::OnChange(Channel& c) {
+  c.stats.open = c.file->is_open();
+  if (c.stats.open) LOG_NOTICE("idmap: serving %s", c.path.c_str());
 }
 
 void IdmapService::ReadChannel(Channel& c) {
-  char buf[kReadBuffer];
-  while (c.fd >= 0) {
+  loop::Message m;
+  for (;;) {
     if (c.inflight.size() >= opts_.max_queue) {
       if (!c.paused) {
-        event_del(c.ev);
+        c.file->Pause();
         c.paused = true;
         LOG_WARNING("idmap: %zu lookups of %s pending; not reading more "
                     "until some are answered",
@@ -201,34 +158,21 @@ void IdmapService::ReadChannel(Channel& c) {
       }
       return;
     }
-    ssize_t n = read(c.fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0 || (n < 0 && errno == EAGAIN)) return;
-    if (n < 0) {
-      LOG_ERROR("idmap: read %s: %s; reopening", c.path.c_str(),
-                strerror(errno));
-      CloseChannel(c);
-      ScheduleRetry();
+    if (c.file->Read(&m) != loop::ReopeningChannel::ReadResult::kMessage)
       return;
-    }
-    c.partial.append(buf, static_cast<size_t>(n));
     // A cache channel's read returns one upcall, or as much of it as the
     // buffer holds (sunrpc's cache_read): only a read that filled the
-    // buffer may go on in the next one. A shorter read without its newline
-    // is a whole upcall the kernel never sends, and is dropped alone, never
-    // joined to the upcall that follows.
-    if (c.partial.back() != '\n' && static_cast<size_t>(n) == sizeof buf) {
-      if (c.partial.size() > 2 * kReadBuffer) {
-        LOG_ERROR("idmap: %s: dropped %zu bytes that never ended in a "
-                  "newline",
-                  c.path.c_str(), c.partial.size());
-        ++c.stats.errors;
-        c.partial.clear();
-      }
+    // buffer went on in the next one (loop::Framer::Kind::kJoined). A
+    // shorter read without its newline is a whole upcall the kernel never
+    // sends, and is dropped alone, never joined to the upcall that follows.
+    if (m.overlong) {
+      LOG_ERROR("idmap: %s: dropped %zu bytes that never ended in a "
+                "newline",
+                c.path.c_str(), m.data.size());
+      ++c.stats.errors;
       continue;
     }
-    std::string line = std::move(c.partial);
-    c.partial.clear();
+    const std::string& line = m.data;
     ++c.stats.requests;
     if (line.back() != '\n') {
       LOG_ERROR("idmap: %s: dropped an upcall without its newline: \"%s\"",
@@ -260,7 +204,7 @@ void IdmapService::ReadChannel(Channel& c) {
 }
 
 void IdmapService::ArmDeadline() {
-  if (!deadline_ev_) return;
+  if (!deadline_) return;
   std::optional<std::chrono::steady_clock::time_point> first;
   for (const Channel& c : channels_) {
     // Deadlines grow in upcall order: the front's is the channel's first.
@@ -268,15 +212,14 @@ void IdmapService::ArmDeadline() {
       first = c.inflight.front()->deadline;
   }
   if (!first) {
-    event_del(deadline_ev_);
+    deadline_->Stop();
     return;
   }
-  auto wait = std::chrono::duration_cast<std::chrono::microseconds>(
+  // Rounded up to the next millisecond: the timer never fires before the
+  // deadline, which would leave it to wait for the next wake-up.
+  auto wait = std::chrono::ceil<loop::Duration>(
       *first - std::chrono::steady_clock::now());
-  if (wait.count() < 0) wait = std::chrono::microseconds(0);
-  struct timeval tv = {static_cast<time_t>(wait.count() / 1000000),
-                       static_cast<suseconds_t>(wait.count() % 1000000)};
-  evtimer_add(deadline_ev_, &tv);
+  deadline_->Start(wait);
 }
 
 void IdmapService::WorkerLoop(std::shared_ptr<Pool> pool) {
@@ -358,7 +301,7 @@ void IdmapService::WriteFinished() {
         ++c.stats.misses;
         LOG_INFO("idmap: %s (not mapped, error %d)", what.c_str(), m.error);
       }
-      if (c.fd < 0) {
+      if (!IsOpen(c)) {
         ++c.stats.errors;
         LOG_WARNING("idmap: %s closed; answer dropped: %s", c.path.c_str(),
                     what.c_str());
@@ -366,7 +309,7 @@ void IdmapService::WriteFinished() {
       }
       ssize_t n;
       do {
-        n = write(c.fd, reply.data(), reply.size());
+        n = write(c.file->fd(), reply.data(), reply.size());
       } while (n < 0 && errno == EINTR);
       if (n != static_cast<ssize_t>(reply.size())) {
         ++c.stats.errors;
@@ -375,10 +318,10 @@ void IdmapService::WriteFinished() {
                   n < 0 ? strerror(errno) : "short write");
       }
     }
-    if (c.paused && c.fd >= 0 && c.inflight.size() < opts_.max_queue) {
-      event_add(c.ev, nullptr);
+    if (c.paused && c.inflight.size() < opts_.max_queue) {
       c.paused = false;
-      ReadChannel(c);
+      c.file->Resume();
+      if (IsOpen(c)) ReadChannel(c);
     }
   }
   ArmDeadline();
@@ -395,7 +338,7 @@ IdmapStats IdmapService::Stats() const {
 }
 
 bool IdmapService::Serving() const {
-  return channels_[0].fd >= 0 && channels_[1].fd >= 0;
+  return IsOpen(channels_[0]) && IsOpen(channels_[1]);
 }
 
 void IdmapService::LogSummary() const {
@@ -410,26 +353,12 @@ void IdmapService::LogSummary() const {
   }
 }
 
-void IdmapService::OnReadable(int, short, void* arg) {
-  auto* c = static_cast<Channel*>(arg);
-  c->owner->ReadChannel(*c);
-}
-
-void IdmapService::OnWake(int fd, short, void* arg) {
+void IdmapService::OnWake() {
   uint64_t count;
-  if (read(fd, &count, sizeof count) < 0) {
+  if (read(pool_->wake_fd, &count, sizeof count) < 0) {
     // EAGAIN: another wake-up already drained it.
   }
-  static_cast<IdmapService*>(arg)->WriteFinished();
-}
-
-void IdmapService::OnDeadline(int, short, void* arg) {
-  static_cast<IdmapService*>(arg)->WriteFinished();
-}
-
-void IdmapService::OnRetry(int, short, void* arg) {
-  auto* s = static_cast<IdmapService*>(arg);
-  if (!s->OpenChannels()) s->ScheduleRetry();
+  WriteFinished();
 }
 
 }  // namespace nfsdh::idmap

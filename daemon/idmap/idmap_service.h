@@ -23,9 +23,10 @@
 // hangs can therefore tie up every worker, but never the answers.
 //
 // These channels do not touch the database: they have no part in the
-// client-tracking batches and transactions. A channel that fails (nfsd
-// stopped, the module unloaded) is closed and reopened every second, and a
-// missing one is waited for the same way.
+// client-tracking batches and transactions. Each is a
+// loop::ReopeningChannel (daemon/loop/reopening_channel.h): one that fails
+// (nfsd stopped, the module unloaded) is closed and reopened every second,
+// and a missing one is waited for the same way.
 #ifndef DAEMON_IDMAP_IDMAP_SERVICE_H_
 #define DAEMON_IDMAP_IDMAP_SERVICE_H_
 
@@ -42,11 +43,10 @@
 #include "daemon/idmap/mapper.h"
 #include "daemon/idmap/idmap_stats.h"
 #include "daemon/idmap/upcall.h"
+#include "daemon/loop/loop.h"
+#include "daemon/loop/reopening_channel.h"
 #include "daemon/options.h"
 #include "daemon/util/status.h"
-
-struct event_base;
-struct event;
 
 namespace nfsdh::idmap {
 
@@ -81,9 +81,9 @@ class IdmapService {
   // Reads idmapd.conf, initialises libnfsidmap, and refuses (non-OK, with a
   // message saying what to do) if another process holds either channel open.
   Status Init();
-  // Opens the channels on `base` (upcalls read now wait for the workers).
-  // REQUIRES: Init() succeeded.
-  void Start(struct event_base* base);
+  // Opens the channels on `loop` (upcalls read now wait for the workers).
+  // REQUIRES: Init() succeeded; `loop` outlives the IdmapService.
+  void Start(loop::Loop& loop);
   // Starts the lookup workers. The daemon calls this only after it dropped
   // its capabilities: capng_apply() changes the calling thread alone, so a
   // thread started before the drop would keep them
@@ -120,40 +120,30 @@ class IdmapService {
     ~Pool();
   };
   struct Channel {
-    IdmapService* owner = nullptr;
     Direction direction = Direction::kIdToName;
     std::string path;
-    int fd = -1;
-    struct event* ev = nullptr;
-    bool paused = false;  // ev removed because the queue is full
-    bool warned = false;  // about a failed open
-    std::string partial;
+    // Made by Start(): the channel file, kept open.
+    std::unique_ptr<loop::ReopeningChannel> file;
+    bool paused = false;  // not read because the queue is full
     std::deque<std::shared_ptr<Job>> inflight;  // in upcall order
     DirectionStats stats;
   };
 
-  bool OpenChannels();  // true when both are open
-  void CloseChannel(Channel& c);
+  bool IsOpen(const Channel& c) const { return c.file && c.file->is_open(); }
+  void OnChange(Channel& c);
   void ReadChannel(Channel& c);
   void WriteFinished();
-  // Arms deadline_ev_ for the earliest deadline of a lookup still awaited.
+  // Arms deadline_ for the earliest deadline of a lookup still awaited.
   void ArmDeadline();
-  void ScheduleRetry();
   static void WorkerLoop(std::shared_ptr<Pool> pool);
-
-  static void OnReadable(int fd, short what, void* arg);
-  static void OnWake(int fd, short what, void* arg);
-  static void OnRetry(int fd, short what, void* arg);
-  static void OnDeadline(int fd, short what, void* arg);
+  void OnWake();
 
   ServiceOptions opts_;
   IdmapdSettings settings_;
   int64_t timeout_ = kDefaultCacheTimeout;
   Channel channels_[2];
-  struct event_base* base_ = nullptr;
-  struct event* retry_ = nullptr;
-  struct event* wake_ev_ = nullptr;
-  struct event* deadline_ev_ = nullptr;
+  std::unique_ptr<loop::FdWatch> wake_;
+  std::unique_ptr<loop::Timer> deadline_;
   std::shared_ptr<Pool> pool_;
 };
 

@@ -16,6 +16,8 @@ const char* g_program = "nfsd-helper";
 
 const char* LevelWord(LogLevel l) {
   switch (l) {
+    case LogLevel::kCritical:
+      return "critical";
     case LogLevel::kError:
       return "error";
     case LogLevel::kWarning:
@@ -60,6 +62,16 @@ void Log(LogLevel level, const char* fmt, ...) {
   }
   fputs(line.c_str(), stderr);
   fflush(stderr);
+}
+
+void Fatal(const char* file, int line, const char* fmt, ...) {
+  char body[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(body, sizeof body, fmt, ap);
+  va_end(ap);
+  Log(LogLevel::kCritical, "%s:%d: %s; aborting", file, line, body);
+  abort();
 }
 
 }  // namespace nfsdh

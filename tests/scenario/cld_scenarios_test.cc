@@ -209,6 +209,40 @@ TEST_CASE("cld: the pipe removed and made again is reopened at once",
   n.Run("reclaim A=allow; reclaim B=allow");
 }
 
+TEST_CASE("cld: the pipe served beside the four files stays open while they "
+          "are busy",
+          "[scenario][cld]") {
+  // Both protocols served: a kernel with the four files whose nfsd made the
+  // cld pipe too (it started while no helper held allow_client). Every
+  // wake-up of the four files reads the pipe as well. The pipe used to
+  // count each such read as a wake-up of its own that found nothing, and
+  // closed itself ("readable, but nothing to read") after three.
+  TempDir t;
+  std::string pipefs = t.path() + "/pipefs";
+  REQUIRE(mkdir(pipefs.c_str(), 0700) == 0);
+  CldPipe pipe(CldNode::Options(2));
+  std::string err;
+  INFO(err);
+  REQUIRE(pipe.Mount(pipefs, &err));
+  {
+    Node n(t.path() + "/nfsd", t.path() + "/state/state.sqlite");
+    n.StartHelper({}, {"--cld-pipe", pipe.PipePath()});
+    REQUIRE(pipe.StartNfsd().ops == CldOps::kV2);
+    REQUIRE(n.WaitForLog("cld: opened " + pipe.PipePath()));
+    REQUIRE(n.k().StartInstance(1000).ok());
+    for (const char* id : {"A", "B", "C", "D", "E"})
+      REQUIRE(n.k().EstablishState(id, "", Minor::kV41).ok());
+    // Longer than the second after which a closed pipe is reopened.
+    std::this_thread::sleep_for(1500ms);
+    std::string log = n.Log();
+    INFO(log);
+    CHECK(Count(log, "cld: closed ") == 0);
+    CHECK(Count(log, "cld: opened ") == 1);
+    n.StopHelper();
+  }
+  pipe.StopNfsd();
+}
+
 TEST_CASE("cld: a version-1 kernel never allows a client with a principal",
           "[scenario][cld]") {
   CldNode n(1);

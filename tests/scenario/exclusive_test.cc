@@ -68,6 +68,37 @@ TEST_CASE("a second helper on the same database and scope is refused, and "
   a.StopHelper();
 }
 
+TEST_CASE("a helper that finds another reader on an upcall file names it",
+          "[scenario][lock]") {
+  // Scopes are locked apart, but two helpers of different scopes pointed at
+  // one nfsd filesystem would split its upcalls between them: each goes to
+  // whichever reads it first. Only the ID-mapping channels used to look
+  // for another reader.
+  TempDir t;
+  std::string db = t.path() + "/state/state.sqlite";
+  std::string nfsd = t.path() + "/nfsd";
+  Node a(nfsd, db, "default");
+  a.StartHelper();
+  nfsdsim::Process b;
+  REQUIRE(b.Start({NFSD_HELPER_BIN, "--foreground", "--nfsdfs", nfsd, "--db",
+                   db, "--scope", "other", "--cld-pipe", "none", "--nfsdcld-db",
+                   "none", "--nfsdcltrack-db", "none", "--ctl-socket",
+                   t.path() + "/b.sock"}));
+  for (const char* file :
+       {"allow_client", "create_client", "expire_client", "grace_done"}) {
+    bool named = b.WaitForStderr(
+        nfsd + "/" + file + " is also served by pid " +
+            std::to_string(a.HelperPid()) +
+            " (nfsd-helper): each upcall goes to whichever reads it first",
+        kStepTimeout);
+    INFO(b.Stderr());
+    CHECK(named);
+  }
+  REQUIRE(b.Signal(SIGTERM));
+  REQUIRE(b.Wait(kStepTimeout));
+  a.StopHelper();
+}
+
 TEST_CASE("a lock file that is a symbolic link is refused and not followed",
           "[scenario][lock]") {
   TempDir t;

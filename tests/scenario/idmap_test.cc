@@ -6,10 +6,12 @@
 #include <catch2/catch.hpp>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -36,15 +38,20 @@ struct IdmapNode {
   std::unique_ptr<Node> node;
   nfsdsim::CacheChannelSim idmap;
 
-  explicit IdmapNode(const std::string& extra_conf = "") {
+  // Without `mount`, the channels are missing until Mount().
+  explicit IdmapNode(const std::string& extra_conf = "", bool mount = true) {
     std::ofstream(conf) << "[General]\nDomain = " << kDomain
                         << "\n[Mapping]\nNobody-User = nobody\n"
                            "Nobody-Group = nogroup\n"
                         << extra_conf;
     REQUIRE(mkdir(rpc.c_str(), 0755) == 0);
-    std::string err;
-    REQUIRE(idmap.Mount(rpc, &err));
+    if (mount) Mount();
     node = std::make_unique<Node>(tmp.path() + "/nfsd", tmp.path() + "/db");
+  }
+  void Mount() {
+    std::string err;
+    INFO(err);
+    REQUIRE(idmap.Mount(rpc, &err));
   }
   std::vector<std::string> Args(const std::string& timeout = "77") const {
     return {"--idmap",          "--idmap-conf",  conf,
@@ -337,6 +344,110 @@ TEST_CASE("idmap: nfsd-helper refuses a channel another process serves",
         std::string::npos);
   CHECK(log.find("rpc.idmapd must not both answer it") != std::string::npos);
   CHECK(n.idmap.Stats(IdmapCache::kNameToId).open_handles == 0);
+}
+
+// Open descriptors of `pid` and the highest one, once two readings 100 ms
+// apart agree.
+std::pair<int, int> SettledFds(pid_t pid) {
+  auto read = [pid] {
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = opendir(dir.c_str());
+    REQUIRE(d != nullptr);
+    int n = 0, max = -1;
+    while (struct dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      ++n;
+      max = std::max(max, atoi(e->d_name));
+    }
+    closedir(d);
+    return std::make_pair(n, max);
+  };
+  auto last = read();
+  for (int i = 0; i < 50; ++i) {
+    usleep(100000);
+    auto now = read();
+    if (now == last) break;
+    last = now;
+  }
+  return last;
+}
+
+// Sets the soft RLIMIT_NOFILE of `pid` (the hard one is left alone, so that
+// no privilege is needed to raise it again) and returns the one it replaced.
+rlim_t SetSoftNofile(pid_t pid, rlim_t soft) {
+  struct rlimit rl;
+  REQUIRE(prlimit(pid, RLIMIT_NOFILE, nullptr, &rl) == 0);
+  rlim_t old = rl.rlim_cur;
+  REQUIRE(soft <= rl.rlim_max);
+  rl.rlim_cur = soft;
+  REQUIRE(prlimit(pid, RLIMIT_NOFILE, &rl, nullptr) == 0);
+  return old;
+}
+
+TEST_CASE("idmap: no descriptor left for a channel is named as such, retried "
+          "every second, then served",
+          "[scenario][idmap][limits][emfile]") {
+  // The idmap channels used to log only the first reason a channel could
+  // not be opened, so a shortage of descriptors after a missing channel
+  // was never named at all.
+  IdmapNode n("", /*mount=*/false);
+  std::vector<std::string> argv = {NFSD_HELPER_BIN,
+                                   "--foreground",
+                                   "--nfsdfs",
+                                   n.tmp.path() + "/nfsd",
+                                   "--db",
+                                   n.tmp.path() + "/db",
+                                   "--ctl-socket",
+                                   n.tmp.path() + "/c.sock",
+                                   "--cld-pipe",
+                                   "none",
+                                   "--nfsdcld-db",
+                                   "none",
+                                   "--nfsdcltrack-db",
+                                   "none"};
+  for (const std::string& a : n.Args()) argv.push_back(a);
+  // What idmap.Path() gives once mounted.
+  const std::string paths[2] = {n.rpc + "/nfs4.idtoname/channel",
+                                n.rpc + "/nfs4.nametoid/channel"};
+  nfsdsim::Process p;
+  REQUIRE(p.Start(argv));
+  // nfsd not loaded yet: the channels are missing.
+  for (const std::string& path : paths) {
+    bool missing = p.WaitForStderr("idmap: cannot open " + path +
+                                       ": No such file or directory; retrying "
+                                       "every second (is nfsd loaded?)",
+                                   kStepTimeout);
+    INFO(p.Stderr());
+    REQUIRE(missing);
+  }
+  // Then no descriptor is left, and nfsd comes.
+  auto [count, max] = SettledFds(p.pid());
+  REQUIRE(count == max + 1);  // no gap: the limit leaves none free
+  rlim_t saved = SetSoftNofile(p.pid(), static_cast<rlim_t>(max + 1));
+  n.Mount();
+  REQUIRE(n.idmap.Path(IdmapCache::kIdToName) == paths[0]);
+  const std::string shortage =
+      "idmap: cannot open " + paths[0] +
+      ": Too many open files (no file descriptor left); retrying every "
+      "second";
+  // Named at every retry, once a second.
+  bool twice = false;
+  for (auto end = Clock::now() + kStepTimeout; !twice && Clock::now() < end;
+       usleep(50000))
+    twice = CountOf(p.Stderr(), shortage) >= 2;
+  {
+    INFO(p.Stderr());
+    REQUIRE(twice);
+  }
+  CHECK(p.Stderr().find("idmap: serving") == std::string::npos);
+  // Descriptors back: served at the next retry.
+  SetSoftNofile(p.pid(), saved);
+  for (const std::string& path : paths)
+    CHECK(p.WaitForStderr("idmap: serving " + path, kStepTimeout));
+  CHECK(n.Ask(IdmapCache::kNameToId, "user", At("root")).value == "0");
+  CHECK(n.Ask(IdmapCache::kIdToName, "user", "0").value == At("root"));
+  REQUIRE(p.Signal(SIGTERM));
+  REQUIRE(p.Wait(kStepTimeout));
 }
 
 }  // namespace

@@ -1,16 +1,16 @@
-#include "daemon/idmap/channel_owners.h"
+#include "daemon/loop/channel_owners.h"
 
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <string>
 
-namespace nfsdh::idmap {
+namespace nfsdh::loop {
 namespace {
 
 struct Dir {
@@ -109,4 +109,4 @@ TEST_CASE("idmap: another process holding the channel open is found",
 }
 
 }  // namespace
-}  // namespace nfsdh::idmap
+}  // namespace nfsdh::loop

@@ -1,4 +1,4 @@
-#include "daemon/idmap/channel_owners.h"
+#include "daemon/loop/channel_owners.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 
-namespace nfsdh::idmap {
+namespace nfsdh::loop {
 namespace {
 
 std::string BaseName(const std::string& p) {
@@ -94,4 +94,4 @@ std::string DescribeOpeners(const std::vector<Opener>& openers) {
   return s;
 }
 
-}  // namespace nfsdh::idmap
+}  // namespace nfsdh::loop
