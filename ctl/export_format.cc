@@ -178,9 +178,12 @@ Status ExportReader::Next(store::ClientRow* out, bool* end) {
       return Error("\"princhash\" must be 32 bytes, not " +
                    std::to_string(c.princhash.size()));
   }
-  if (!j.contains("minor") ||
-      !(j["minor"].is_null() || (j["minor"].is_number_integer() &&
-                                 (j["minor"] == 0 || j["minor"] == 1))))
+  const bool minor_ok =
+      j.contains("minor") &&
+      (j["minor"].is_null() ||
+       (j["minor"].is_number_integer() &&
+        (j["minor"].get<int64_t>() == 0 || j["minor"].get<int64_t>() == 1)));
+  if (!minor_ok)
     return Error(
         "\"minor\" must be 0 (NFSv4.0), 1 (NFSv4.1 and later) or null "
         "(not known)");

@@ -83,12 +83,13 @@ std::string FormatValue(double v) {
 Family::Family(std::string name, Type type, std::string help)
     : name_(std::move(name)), type_(type), help_(std::move(help)) {}
 
-Family& Family::Add(Labels labels, double value) {
+Family& Family::Add(const Labels& labels, double value) {
   lines_.push_back(SampleLine(name_, labels, value));
   return *this;
 }
 
-Family& Family::AddHistogram(Labels labels, const HistogramSample& h) {
+Family& Family::AddHistogram(const Labels& labels,
+                                 const HistogramSample& h) {
   uint64_t cumulative = 0;
   for (size_t i = 0; i < h.bounds.size() && i < h.counts.size(); ++i) {
     cumulative += h.counts[i];

@@ -57,10 +57,10 @@ class Family {
   Family(std::string name, Type type, std::string help);
 
   // A sample of a counter or gauge.
-  Family& Add(Labels labels, double value);
+  Family& Add(const Labels& labels, double value);
   // A histogram's samples (with `labels`, and "le" for each bucket).
   // REQUIRES: type is kHistogram; h.counts.size() == h.bounds.size() + 1.
-  Family& AddHistogram(Labels labels, const HistogramSample& h);
+  Family& AddHistogram(const Labels& labels, const HistogramSample& h);
 
   const std::string& name() const { return name_; }
   bool empty() const { return lines_.empty(); }

@@ -421,6 +421,7 @@ int RunDump(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
       s = source->ListScopes(&all);
       if (!s.ok()) return report(s);
       std::vector<std::string> names;
+      names.reserve(all.size());
       for (const ScopeRow& r : all) names.push_back(r.name);
       err << kProgram << ": no scope '" << nfsdfs::EscapeForLog(name) << "' in "
           << nfsdfs::EscapeForLog(db);

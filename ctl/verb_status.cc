@@ -42,7 +42,7 @@ std::string ErrorLine(const std::optional<StorageErrorNote>& e) {
 
 // The nfsdfs line: the directory and whether its four files are served.
 std::string NfsdfsLine(const DaemonStatus& d) {
-  const std::string path = nfsdfs::EscapeForLog(d.nfsdfs);
+  std::string path = nfsdfs::EscapeForLog(d.nfsdfs);
   switch (d.nfsdfs_state) {
     case ProtocolState::kNotConfigured:
       return path + " (upcall files not served)";
@@ -58,7 +58,7 @@ std::string NfsdfsLine(const DaemonStatus& d) {
 
 // The cld pipe line: the pipe and whether it is open.
 std::string CldLine(const DaemonStatus& d) {
-  const std::string path = nfsdfs::EscapeForLog(d.cld_pipe);
+  std::string path = nfsdfs::EscapeForLog(d.cld_pipe);
   switch (d.cld_state) {
     case ProtocolState::kNotConfigured:
     case ProtocolState::kNotOffered:

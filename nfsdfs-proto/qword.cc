@@ -97,9 +97,11 @@ bool QwordGet(std::string_view* in, std::string* out, size_t max_len) {
       // fit in a byte); any other backslash is an ordinary byte.
       if (c == '\\' && IsOctalDigit(At(s, pos + 1)) && At(s, pos + 1) <= '3' &&
           IsOctalDigit(At(s, pos + 2)) && IsOctalDigit(At(s, pos + 3))) {
-        field.push_back(static_cast<char>(((At(s, pos + 1) - '0') << 6) |
-                                          ((At(s, pos + 2) - '0') << 3) |
-                                          (At(s, pos + 3) - '0')));
+        // Digits checked above: each value is 0..7.
+        const unsigned d1 = static_cast<unsigned>(At(s, pos + 1) - '0');
+        const unsigned d2 = static_cast<unsigned>(At(s, pos + 2) - '0');
+        const unsigned d3 = static_cast<unsigned>(At(s, pos + 3) - '0');
+        field.push_back(static_cast<char>((d1 << 6) | (d2 << 3) | d3));
         pos += 4;
       } else {
         field.push_back(c);

@@ -42,6 +42,8 @@ tests=(
   # (libclang-rt-14-dev, not pulled in without recommends), and
   # llvm-symbolizer (llvm) for readable sanitizer stack traces.
   clang libclang-rt-14-dev llvm
+  # scripts/build.sh: clang-tidy in the build (.clang-tidy).
+  clang-tidy
   # scripts/bench.sh: perf counts the trackers' fsync calls (tests/bench/).
   linux-perf
   # scripts/build-deb.sh: the Debian package (debian/), built with

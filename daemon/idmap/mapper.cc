@@ -18,7 +18,7 @@ namespace {
 
 std::atomic<bool> g_created{false};
 
-std::string Trim(std::string s) {
+std::string Trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t");
   size_t e = s.find_last_not_of(" \t");
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);

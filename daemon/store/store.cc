@@ -139,7 +139,7 @@ void BindBlobOrNull(sqlite3_stmt* st, int idx, const std::string& s,
 
 // Resets a statement on scope exit so a cached statement never stays busy.
 struct Resetter {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   ~Resetter() {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -433,14 +433,14 @@ Status Store::Commit() {
 }
 
 void Store::Rollback() {
-  if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", 0, 0, 0);
+  if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   in_txn_ = false;
 }
 
 Status Store::GetScope(const std::string& name, std::optional<ScopeRow>* out) {
   static const std::string sql =
       std::string("SELECT ") + kScopeColumns + " FROM scopes WHERE name = ?";
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(sql.c_str(), &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -460,7 +460,7 @@ Status Store::GetScope(const std::string& name, std::optional<ScopeRow>* out) {
 Status Store::ListScopes(std::vector<ScopeRow>* out) {
   static const std::string sql =
       std::string("SELECT ") + kScopeColumns + " FROM scopes ORDER BY name";
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(sql.c_str(), &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -471,7 +471,7 @@ Status Store::ListScopes(std::vector<ScopeRow>* out) {
 }
 
 Status Store::CountClients(const std::string& scope, int64_t* out) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare("SELECT count(*) FROM v4clients WHERE scope = ?", &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -485,7 +485,7 @@ Status Store::ForEachClient(const std::string& scope,
                             const std::function<bool(const ClientRow&)>& fn) {
   static const std::string sql = std::string("SELECT ") + kClientColumns +
                                  " FROM v4clients WHERE scope = ? ORDER BY id";
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(sql.c_str(), &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -503,7 +503,7 @@ Status Store::ForEachClientAfter(
   static const std::string sql =
       std::string("SELECT ") + kClientColumns +
       " FROM v4clients WHERE scope = ? AND id > ? ORDER BY id";
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(sql.c_str(), &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -523,7 +523,7 @@ Status Store::ForEachClientOlderThan(
   static const std::string sql =
       std::string("SELECT ") + kClientColumns +
       " FROM v4clients WHERE scope = ? AND instance < ?";
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(sql.c_str(), &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -540,7 +540,7 @@ Status Store::GetClient(const std::string& scope, const std::string& id,
                         std::optional<ClientRow>* out) {
   static const std::string sql = std::string("SELECT ") + kClientColumns +
                                  " FROM v4clients WHERE scope = ? AND id = ?";
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(sql.c_str(), &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -559,7 +559,7 @@ Status Store::GetClient(const std::string& scope, const std::string& id,
 }
 
 Status Store::PutScope(const ScopeRow& row) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "INSERT INTO scopes (name, boot_time, new_boot_time, old_boot_time, "
       "max_instance, kernel_boot_time, grace_started, grace_ended) "
@@ -585,7 +585,7 @@ Status Store::PutScope(const ScopeRow& row) {
 }
 
 Status Store::UpsertClient(const ClientRow& row) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "INSERT INTO v4clients (scope, id, princhash, minor, instance, "
       "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -607,7 +607,7 @@ Status Store::UpsertClient(const ClientRow& row) {
 }
 
 Status Store::InsertClientIfAbsent(const ClientRow& row, bool* inserted) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "INSERT INTO v4clients (scope, id, princhash, minor, instance, "
       "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -629,7 +629,7 @@ Status Store::InsertClientIfAbsent(const ClientRow& row, bool* inserted) {
 
 Status Store::DeleteClient(const std::string& scope, const std::string& id,
                            bool* existed) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s =
       Prepare("DELETE FROM v4clients WHERE scope = ? AND id = ?", &st);
   if (!s.ok()) return s;
@@ -642,7 +642,7 @@ Status Store::DeleteClient(const std::string& scope, const std::string& id,
 }
 
 Status Store::PutImport(const ImportRow& row) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "INSERT INTO imports (scope, imported_at, source, kind, "
       "schema_version, current_epoch, recovery_epoch, clients) "
@@ -668,7 +668,7 @@ Status Store::PutImport(const ImportRow& row) {
 
 Status Store::GetImport(const std::string& scope,
                         std::optional<ImportRow>* out) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "SELECT scope, imported_at, source, kind, schema_version, "
       "current_epoch, recovery_epoch, clients FROM imports WHERE scope = ?",
@@ -697,7 +697,7 @@ Status Store::GetImport(const std::string& scope,
 
 Status Store::QueueCallout(const std::string& scope, bool added,
                            const std::string& id, int64_t now) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "INSERT INTO callouts (scope, kind, id, queued_at) VALUES (?, ?, ?, ?)",
       &st);
@@ -714,7 +714,7 @@ Status Store::QueueCallout(const std::string& scope, bool added,
 
 Status Store::QueuePurgeCallouts(const std::string& scope, int64_t instance,
                                  int64_t now, int64_t* queued) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "INSERT INTO callouts (scope, kind, id, queued_at) "
       "SELECT scope, 'del-client', id, ? FROM v4clients "
@@ -731,7 +731,7 @@ Status Store::QueuePurgeCallouts(const std::string& scope, int64_t instance,
 }
 
 Status Store::NextCallout(int64_t after, std::optional<CalloutRow>* out) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "SELECT seq, scope, kind, id, queued_at FROM callouts WHERE seq > ? "
       "ORDER BY seq LIMIT 1",
@@ -758,7 +758,7 @@ Status Store::NextCallout(int64_t after, std::optional<CalloutRow>* out) {
 }
 
 Status Store::CountCallouts(int64_t* out) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare("SELECT count(*) FROM callouts", &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -768,7 +768,7 @@ Status Store::CountCallouts(int64_t* out) {
 }
 
 Status Store::DeleteCalloutsThrough(int64_t seq) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare("DELETE FROM callouts WHERE seq <= ?", &st);
   if (!s.ok()) return s;
   Resetter r{st};
@@ -779,7 +779,7 @@ Status Store::DeleteCalloutsThrough(int64_t seq) {
 
 Status Store::PurgeOlderThan(const std::string& scope, int64_t instance,
                              int64_t* deleted) {
-  sqlite3_stmt* st;
+  sqlite3_stmt* st = nullptr;
   Status s = Prepare(
       "DELETE FROM v4clients WHERE scope = ? AND instance < ?", &st);
   if (!s.ok()) return s;

@@ -181,6 +181,10 @@ Transaction::Transaction(Tracker* tracker, int64_t now)
       now_(now),
       row_(tracker->row_),
       stats_(tracker->stats_) {
+  // Two at once would each commit the other's statements and overwrite
+  // the other's row and counts.
+  if (tracker_->in_transaction_)
+    FATAL("scope %s: a transaction began inside another", scope().c_str());
   tracker_->in_transaction_ = true;
   Status s = store_.Begin();
   if (!s.ok()) {

@@ -4,7 +4,11 @@
 // transaction that does not commit must leave all of them as they were.
 #include "daemon/tracker/tracker.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -342,6 +346,32 @@ TEST_CASE("tracker: what nfsd did and the database missed becomes pending "
   REQUIRE(store::ReadPendingSteps(steps, &on_disk).ok());
   CHECK(on_disk.empty());
   CHECK(tr.row().boot_time == 1200);
+}
+
+TEST_CASE("tracker: a transaction inside another is a broken invariant",
+          "[tracker]") {
+  Db db;
+  Tracker tr(db.st.get(), "default");
+  REQUIRE(tr.Load().ok());
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // A connection of its own: one is not to be used across fork().
+    std::unique_ptr<Store> st;
+    if (!Store::Open(db.path, Store::Mode::kReadWrite, &st).ok()) _exit(2);
+    Tracker own(st.get(), "default");
+    Transaction outer(&own, 1);
+    Transaction inner(&own, 2);  // aborts here
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+  // One after the other is fine.
+  { Transaction t(&tr, 3); }
+  Transaction t(&tr, 4);
+  CHECK(t.Commit().ok());
 }
 
 // The tracker and the Model, driven by one random sequence of verbs; some
