@@ -1,6 +1,5 @@
 #include "daemon/daemon.h"
 
-#include <event2/event.h>
 #include <systemd/sd-daemon.h>
 #include <fcntl.h>
 #include <unistd.h>
