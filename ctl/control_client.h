@@ -15,7 +15,7 @@
 
 #include "daemon/idmap/idmap_stats.h"
 #include "daemon/stats.h"
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 #include "daemon/util/status.h"
 
 struct __rpc_client;  // libtirpc's CLIENT

@@ -17,7 +17,7 @@
 #include <optional>
 #include <string>
 
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::ctl {

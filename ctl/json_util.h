@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 
 namespace nfsdh::ctl {
 

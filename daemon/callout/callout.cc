@@ -23,7 +23,7 @@ const char* KindName(Kind k) {
   return k == Kind::kAddClient ? "add-client" : "del-client";
 }
 
-Callout::Callout(loop::Loop& loop, store::Store* store, std::string program,
+Callout::Callout(loop::Loop& loop, store::Backend* store, std::string program,
                  int timeout_seconds)
     : loop_(loop),
       store_(store),

@@ -45,7 +45,7 @@
 #include <string>
 
 #include "daemon/loop/loop.h"
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::callout {
@@ -83,7 +83,7 @@ class Callout {
 
   // `program` is an absolute path. `loop` and `store` must outlive the
   // Callout.
-  Callout(loop::Loop& loop, store::Store* store, std::string program,
+  Callout(loop::Loop& loop, store::Backend* store, std::string program,
           int timeout_seconds = kDefaultTimeoutSeconds);
   // Kills a child still running (SIGKILL) and reaps it (its entry stays in
   // the outbox and runs again at the next start); deletes the finished
@@ -119,7 +119,7 @@ class Callout {
   void OnRetry();
 
   loop::Loop& loop_;
-  store::Store* store_;
+  store::Backend* store_;
   std::string program_;
   int timeout_seconds_;
   loop::Timer timer_;        // the running child's timeout

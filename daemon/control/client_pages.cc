@@ -1,5 +1,7 @@
 #include "daemon/control/client_pages.h"
 
+#include "daemon/store/store.h"
+
 namespace nfsdh::control {
 namespace {
 

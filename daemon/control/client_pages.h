@@ -20,17 +20,22 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::control {
 
 class ClientPages {
  public:
-  // Opens `db` read-only. The file must exist (the daemon created it).
+  // Opens the SQLite database `db` read-only. The file must exist (the
+  // daemon created it).
   static Status Open(const std::string& db, std::unique_ptr<ClientPages>* out);
+  // Pages over `store`, a connection of its own.
+  explicit ClientPages(std::unique_ptr<store::Backend> store)
+      : store_(std::move(store)) {}
   ~ClientPages();
   ClientPages(const ClientPages&) = delete;
   ClientPages& operator=(const ClientPages&) = delete;
@@ -49,12 +54,10 @@ class ClientPages {
               size_t max_bytes, bool with_count, Page* out);
 
  private:
-  explicit ClientPages(std::unique_ptr<store::Store> store)
-      : store_(std::move(store)) {}
   Status ReadLocked(const std::string& scope, const std::string& after,
                     size_t max, size_t max_bytes, bool with_count, Page* out);
 
-  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::Backend> store_;
 };
 
 }  // namespace nfsdh::control

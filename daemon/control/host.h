@@ -13,7 +13,7 @@
 
 #include "daemon/idmap/idmap_stats.h"
 #include "daemon/stats.h"
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 #include "daemon/tracker/tracker.h"
 #include "daemon/util/status.h"
 
@@ -60,7 +60,7 @@ class Host {
   virtual const DaemonInfo& Info() = 0;
   // For reads. REQUIRES: not inside a transaction (a procedure runs
   // between batches).
-  virtual store::Store& Database() = 0;
+  virtual store::Backend& Database() = 0;
   // The one way to change records (purge, import): a procedure opens a
   // tracker::Transaction on it, so that the served scope's counts and the
   // HA callout follow every change.

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "daemon/control/procedure.h"
+#include "daemon/store/store.h"
 #include "daemon/util/log.h"
 
 namespace nfsdh::control {

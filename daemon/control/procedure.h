@@ -21,7 +21,7 @@
 #include "control-proto/ctl_proto.h"
 #include "daemon/control/client_pages.h"
 #include "daemon/control/host.h"
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 
 namespace nfsdh::control {
 

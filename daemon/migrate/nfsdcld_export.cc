@@ -183,7 +183,7 @@ bool NonEmpty(const std::string& path) {
 
 }  // namespace
 
-Status SelectHandback(store::Store* store, const std::string& db,
+Status SelectHandback(store::Backend* store, const std::string& db,
                       const std::string& scope, const std::string& nfsdfs,
                       Handback* out) {
   *out = Handback();

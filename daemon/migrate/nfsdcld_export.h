@@ -53,7 +53,7 @@
 #include <vector>
 
 #include "daemon/recovery/engine.h"
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::migrate {
@@ -84,7 +84,7 @@ struct Handback {
 // (a pending-steps file that does not parse, a grace period nfsd may still
 // be running, a v4_end_grace that cannot be read).
 // REQUIRES: no nfsd-helper serves `scope` (the caller holds its ScopeLock).
-Status SelectHandback(store::Store* store, const std::string& db,
+Status SelectHandback(store::Backend* store, const std::string& db,
                       const std::string& scope, const std::string& nfsdfs,
                       Handback* out);
 

@@ -19,6 +19,7 @@
 #include "daemon/migrate/nfsdcld_import.h"
 #include "daemon/migrate/test_sources.h"
 #include "daemon/store/pending_steps.h"
+#include "daemon/store/store.h"
 
 namespace nfsdh::migrate {
 namespace {

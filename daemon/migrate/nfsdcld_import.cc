@@ -469,7 +469,7 @@ Status ReadSource(const std::string& path, const std::string& nfsdcltrack_db,
   return s;
 }
 
-Status ScopeInUse(store::Store* store, const std::string& scope,
+Status ScopeInUse(store::Backend* store, const std::string& scope,
                   std::string* why) {
   why->clear();
   std::optional<store::ImportRow> imp;
@@ -500,7 +500,7 @@ Status ScopeInUse(store::Store* store, const std::string& scope,
   return Status::Ok();
 }
 
-Status WriteImport(store::Store* store, const std::string& scope,
+Status WriteImport(store::Backend* store, const std::string& scope,
                    const Source& src, int64_t now, bool dry_run) {
   Status s = store->Begin();
   if (!s.ok()) return s;
@@ -548,7 +548,7 @@ Status WriteImport(store::Store* store, const std::string& scope,
   return store->Commit();
 }
 
-void ImportAtFirstStart(store::Store* store, const std::string& scope,
+void ImportAtFirstStart(store::Backend* store, const std::string& scope,
                         const std::string& nfsdcld_db,
                         const std::string& nfsdcltrack_db, int64_t now) {
   // Only a database nfsd-helper has never served from: otherwise nfsdcld's

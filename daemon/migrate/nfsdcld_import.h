@@ -48,7 +48,7 @@
 #include <vector>
 
 #include "common/defaults.h"
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::migrate {
@@ -94,7 +94,7 @@ Status ReadSource(const std::string& path, const std::string& nfsdcltrack_db,
 // Why `scope` may not receive an import: "" if it may (no instance, no
 // record, no import), else a phrase ("has 3 client records").
 // REQUIRES: the store is readable (inside or outside a transaction).
-Status ScopeInUse(store::Store* store, const std::string& scope,
+Status ScopeInUse(store::Backend* store, const std::string& scope,
                   std::string* why);
 
 // Writes `src` into `scope` in one transaction (durable when this returns OK:
@@ -103,7 +103,7 @@ Status ScopeInUse(store::Store* store, const std::string& scope,
 // transaction). With `dry_run` everything is checked and written, then rolled
 // back.
 // REQUIRES: store opened read-write, !store->in_transaction().
-Status WriteImport(store::Store* store, const std::string& scope,
+Status WriteImport(store::Backend* store, const std::string& scope,
                    const Source& src, int64_t now, bool dry_run);
 
 // The daemon's import at its first start: if no scope of `store` has been
@@ -111,7 +111,7 @@ Status WriteImport(store::Store* store, const std::string& scope,
 // `nfsdcltrack_db`) exists, imports it into `scope` and logs what it did. A
 // source that cannot be imported is logged as an error and nothing is
 // imported: no client may reclaim what it held under nfsdcld.
-void ImportAtFirstStart(store::Store* store, const std::string& scope,
+void ImportAtFirstStart(store::Backend* store, const std::string& scope,
                         const std::string& nfsdcld_db,
                         const std::string& nfsdcltrack_db, int64_t now);
 

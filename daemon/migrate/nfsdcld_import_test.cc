@@ -11,6 +11,7 @@
 
 #include "daemon/migrate/test_sources.h"
 #include "daemon/recovery/engine.h"
+#include "daemon/store/store.h"
 
 namespace nfsdh::migrate {
 namespace {

@@ -75,7 +75,7 @@ std::string ImportRefusal(const std::string& scope,
 
 // --- Tracker ---
 
-Tracker::Tracker(store::Store* store, std::string scope) : store_(store) {
+Tracker::Tracker(store::Backend* store, std::string scope) : store_(store) {
   row_.name = std::move(scope);
 }
 

@@ -23,7 +23,7 @@
 // Transaction applies them first; a transaction that cannot fails whole, so
 // nothing is answered from a scope that is wrongly in grace.
 //
-// Thread affinity: that of the Store. At most one Transaction at a time.
+// Thread affinity: that of the store::Backend. At most one Transaction at a time.
 #ifndef DAEMON_TRACKER_TRACKER_H_
 #define DAEMON_TRACKER_TRACKER_H_
 
@@ -35,7 +35,7 @@
 
 #include "daemon/recovery/engine.h"
 #include "daemon/stats.h"
-#include "daemon/store/store.h"
+#include "daemon/store/backend.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::tracker {
@@ -63,7 +63,7 @@ class Tracker {
  public:
   // The served scope `scope` of `store`. REQUIRES: `store` is open
   // read-write and outlives the Tracker.
-  Tracker(store::Store* store, std::string scope);
+  Tracker(store::Backend* store, std::string scope);
   Tracker(const Tracker&) = delete;
   Tracker& operator=(const Tracker&) = delete;
 
@@ -77,7 +77,7 @@ class Tracker {
   const ScopeStats& stats() const { return stats_; }
   recovery::ScopeState state() const { return StateOf(row_); }
   // For reads between transactions (dump, status).
-  store::Store& store() { return *store_; }
+  store::Backend& store() { return *store_; }
 
   // The HA callout: when on, every record added or removed queues an event
   // in the outbox in the same transaction, and `committed` hears how many
@@ -114,7 +114,7 @@ class Tracker {
   void Committed(const Transaction& t);
   void NoteUnrecorded(const Transaction& t, bool committed);
 
-  store::Store* store_;
+  store::Backend* store_;
   store::ScopeRow row_;
   ScopeStats stats_;
   bool callouts_ = false;
@@ -261,7 +261,7 @@ class Transaction {
   bool Applied(const Status& s);
 
   Tracker* tracker_;
-  store::Store& store_;
+  store::Backend& store_;
   int64_t now_;
   store::ScopeRow row_;
   ScopeStats stats_;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "daemon/store/pending_steps.h"
+#include "daemon/store/store.h"
 
 namespace nfsdh::tracker {
 namespace {

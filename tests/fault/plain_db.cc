@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "daemon/store/store.h"
+
 namespace nfsdh::faulttest {
 namespace {
 

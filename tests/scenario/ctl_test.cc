@@ -27,6 +27,7 @@
 #include "ctl/exposition_check.h"
 #include "ctl/test_util.h"
 #include "ctl/verbs.h"
+#include "daemon/store/store.h"
 #include "nfsdfs-proto/qword.h"
 #include "tests/scenario/harness.h"
 

@@ -10,6 +10,8 @@
 #include <csignal>
 #include <cstdlib>
 
+#include "daemon/store/store.h"
+
 namespace scenario {
 
 TempDir::TempDir() {
