@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <cstdlib>
 #include <ctime>
+#include <thread>
 
 #include "daemon/callout/callout.h"
 #include "daemon/control/server.h"
@@ -501,6 +503,15 @@ void Daemon::OnSignal(int sig) {
 }
 
 int Daemon::Run() {
+  // Test hook (nfsd-helper(8), ENVIRONMENT): a slow start, to show that
+  // nobody is told the daemon started before it serves.
+  if (const char* d = getenv("NFSD_HELPER_TEST_START_DELAY_MS")) {
+    const long ms = strtol(d, nullptr, 10);
+    if (ms > 0 && ms <= 60000) {
+      LOG_WARNING("test hook: start delayed by %ld ms", ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
+  }
   loop_ = std::make_unique<loop::Loop>();
   kick_timer_ = std::make_unique<loop::Timer>(*loop_, [this] {
     int64_t n = callouts_to_kick_;
@@ -595,6 +606,7 @@ int Daemon::Run() {
   if (!ps.ok()) LOG_ERROR("%s", ps.ToString().c_str());
   if (!dropped.empty()) LOG_DEBUG("capabilities dropped: %s", dropped.c_str());
   if (idmap_) idmap_->StartWorkers();
+  if (on_serving_) on_serving_();
   loop_->Run();
   sd_notify(0, "STOPPING=1");
   control_.reset();  // removes the socket: helper-ctl sees us gone

@@ -13,6 +13,7 @@
 #ifndef DAEMON_DAEMON_H_
 #define DAEMON_DAEMON_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,13 @@ class Daemon : public control::Host {
   // daemon logs why and serves the upcalls without it.
   // REQUIRES: called before Run().
   void set_ctl_socket(std::string path) { ctl_socket_ = std::move(path); }
+  // Called once by Run(), when everything is set up (the control socket
+  // listens, the channels are watched) and just before the first event is
+  // served; not called if Run() fails before that. A detached daemon's
+  // parent waits for it (daemon/main.cc), so that whoever started the
+  // daemon can use helper-ctl the moment the parent exits.
+  // REQUIRES: called before Run().
+  void set_on_serving(std::function<void()> fn) { on_serving_ = std::move(fn); }
 
   // Locks the scope (daemon/store/scope_lock.h), opens the database
   // (setting a damaged one of ours aside) and loads the scope.
@@ -64,7 +72,7 @@ class Daemon : public control::Host {
 
   // control::Host
   const control::DaemonInfo& Info() override { return info_; }
-  store::Store& Database() override { return *store_; }
+  store::Backend& Database() override { return *store_; }
   tracker::Tracker& Records() override { return *tracker_; }
   const store::ScopeRow& ServedScope() override { return tracker_->row(); }
   const ScopeStats& Stats() override { return tracker_->stats(); }
@@ -148,6 +156,7 @@ class Daemon : public control::Host {
 
   Options opts_;
   std::string ctl_socket_ = kDefaultCtlSocket;
+  std::function<void()> on_serving_;
   control::DaemonInfo info_;
   // Held from Init() to the end: no other helper serves this scope.
   std::unique_ptr<store::ScopeLock> lock_;

@@ -17,8 +17,10 @@
 namespace {
 
 // Detaches from the terminal. The parent exits only once the child reports
-// that it opened its database, so a failing start is seen by whoever ran us.
-// Returns the write end of the report pipe in the child.
+// that it serves (its database open, helper-ctl's socket listening), with
+// status 0, or with 1 if the child failed to start, so a failing start is
+// seen by whoever ran us and a started one can be asked at once. Returns the
+// write end of the report pipe in the child.
 int Detach() {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) {
@@ -117,17 +119,25 @@ int main(int argc, char** argv) {
     }
     return 1;
   }
+  bool serving = false;
   if (report >= 0) {
-    char ok = 0;
-    if (write(report, &ok, 1) != 1) {
-      // The parent is gone; nobody to tell.
-    }
-    close(report);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) {
-      dup2(null, 2);
-      close(null);
-    }
+    daemon.set_on_serving([report, &serving] {
+      serving = true;
+      char ok = 0;
+      if (write(report, &ok, 1) != 1) {
+        // The parent is gone; nobody to tell.
+      }
+      close(report);
+      int null = open("/dev/null", O_WRONLY);
+      if (null >= 0) {
+        dup2(null, 2);
+        close(null);
+      }
+    });
   }
-  return daemon.Run();
+  const int code = daemon.Run();
+  if (code != 0 && report >= 0 && !serving) {
+    fprintf(stderr, "nfsd-helper: cannot start; the system log says why\n");
+  }
+  return code;
 }
