@@ -8,8 +8,10 @@
 #   scripts/build-kmod.sh
 #
 # Environment:
-#   KMOD_KERNEL_VERSION  kernel to build for (default: newest /boot/vmlinuz-*
-#                        with /lib/modules/<KV>/build)
+#   KMOD_KERNEL_VERSION  kernel to build for (default: newest /boot/vmlinuz-6.1.*
+#                        with /lib/modules/<KV>/build: the sources are 6.1's, so
+#                        the module is for a 6.1 kernel even when 6.12 is
+#                        installed too)
 #   KMOD_BUILD_DIR       output directory (default: <repo>/build-kmod); the
 #                        module ends up in $KMOD_BUILD_DIR/nfsd.ko
 #   LINUX_SOURCE         source tarball (default /usr/src/linux-source-6.1.tar.xz)
@@ -22,12 +24,12 @@ top=linux-source-6.1
 
 kv=${KMOD_KERNEL_VERSION:-}
 if [ -z "$kv" ]; then
-  for k in $(find /boot -maxdepth 1 -name "vmlinuz-*" -printf "%f\n" 2>/dev/null | sed "s/^vmlinuz-//" | sort -V -r); do
+  for k in $(find /boot -maxdepth 1 -name "vmlinuz-6.1.*" -printf "%f\n" 2>/dev/null | sed "s/^vmlinuz-//" | sort -V -r); do
     if [ -e "/lib/modules/$k/build/Makefile" ]; then kv=$k; break; fi
   done
 fi
 missing=()
-[ -n "$kv" ] || missing+=("a kernel with headers: /boot/vmlinuz-<KV> and /lib/modules/<KV>/build (packages linux-image-amd64 and linux-headers-<KV>)")
+[ -n "$kv" ] || missing+=("a 6.1 kernel with headers: /boot/vmlinuz-6.1.<KV> and /lib/modules/<KV>/build (packages linux-image-amd64 and linux-headers-<KV>)")
 [ -z "$kv" ] || [ -e "/lib/modules/$kv/build/Makefile" ] ||
   missing+=("/lib/modules/$kv/build (package linux-headers-$kv)")
 [ -r "$tarball" ] || missing+=("$tarball (package linux-source-6.1)")
