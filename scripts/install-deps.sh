@@ -37,6 +37,10 @@ tests=(
   # scripts/build-kmod.sh: the patched nfsd.ko of kernel-patches/, built
   # from linux-source-6.1 against the headers of that same kernel.
   qemu-system-x86 linux-image-amd64 busybox-static cpio python3
+  # scripts/vm-test.sh --kernel 6.12: Debian 13's kernel, built for Debian 12,
+  # installed next to 6.1 (the host keeps booting its own kernel; only the
+  # QEMU guest boots /boot/vmlinuz-6.12.* with /lib/modules/6.12.*).
+  linux-image-6.12-amd64
   linux-headers-amd64 linux-source-6.1 patch xz-utils
   # scripts/fuzz.sh: clang with libFuzzer and its sanitizer runtimes
   # (libclang-rt-14-dev, not pulled in without recommends), and

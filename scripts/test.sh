@@ -10,7 +10,8 @@
 # arguments go to the first ctest run only. Before those, the patched
 # kernel module is built (scripts/build-kmod.sh) and the QEMU tests that load
 # it run (scripts/vm-test.sh --group nfsdfs), then the QEMU tests of
-# nfsd-helper's cld mode on the stock kernel (--group cld), and the Debian
+# nfsd-helper's cld mode and ID mapping on the stock kernel (--group cld
+# --test idmap), on Debian 12's 6.1 and again on 6.12 (--kernel 6.12), and the Debian
 # package (scripts/build-deb.sh) under systemd in QEMU (--group systemd).
 # SANITIZE=0, FUZZ_SECONDS=0 or
 # VM_TESTS=0 skips a stage, for a quick local run; CI runs them all.
@@ -41,6 +42,11 @@ if [ "${VM_TESTS:-1}" != 0 ]; then
   start=$(date +%s)
   NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --group cld --test idmap || vm_failed=1
   echo "test.sh: stock-kernel cld and idmap QEMU tests took $(( $(date +%s) - start )) s"
+  # The same groups on 6.12 (linux-image-6.12-amd64; tests/vm/KERNELS.md).
+  # The nfsdfs-* group stays 6.1-only: its module is built from 6.1's sources.
+  start=$(date +%s)
+  NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --kernel 6.12 --group cld --test idmap || vm_failed=1
+  echo "test.sh: 6.12 cld and idmap QEMU tests took $(( $(date +%s) - start )) s"
   # The Debian package (dpkg-buildpackage, lintian), installed and removed
   # in a guest that boots systemd as PID 1, around nfs-server restarts.
   start=$(date +%s)
