@@ -36,8 +36,8 @@ echo "test.sh: ctest took $(( $(date +%s) - start )) s"
 if [ "${VM_TESTS:-1}" != 0 ]; then
   start=$(date +%s)
   vm_failed=0
-  "$top/scripts/build-kmod.sh"
-  NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --group nfsdfs || vm_failed=1
+  "$top/scripts/build-kmod.sh" --kernel 6.1
+  NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --kernel 6.1 --group nfsdfs || vm_failed=1
   echo "test.sh: patched-kernel build and QEMU tests took $(( $(date +%s) - start )) s"
   start=$(date +%s)
   NFSD_HELPER=$build/daemon/nfsd-helper "$top/scripts/vm-test.sh" --group cld --test idmap || vm_failed=1

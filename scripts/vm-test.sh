@@ -38,7 +38,7 @@
 #   VM_TIMEOUT    host-side limit per VM in seconds (default 480; QEMU is killed)
 #   VM_BUILD_DIR  artefacts (default: <repo>/build-vm)
 #   NFSD_KO       patched module for the nfsdfs-* tests
-#                 (default: <repo>/build-kmod/nfsd.ko)
+#                 (default: <repo>/build-kmod/<series>/nfsd.ko)
 #   NFSD_HELPER   nfsd-helper binary for the nfsdfs-*, cld-* and idmap tests
 #                 (default: <repo>/build/daemon/nfsd-helper)
 #   NFSDH_DEB     the package the systemd-* tests install
@@ -144,11 +144,11 @@ need_file /sbin/mount.nfs nfs-common
 need_file /sbin/rpcbind rpcbind
 need_file /usr/bin/python3 python3
 need_file /usr/bin/sqlite3 sqlite3
-nfsd_ko=${NFSD_KO:-$repo/build-kmod/nfsd.ko}
+nfsd_ko=${NFSD_KO:-$repo/build-kmod/$series/nfsd.ko}
 nfsd_helper=${NFSD_HELPER:-$repo/build/daemon/nfsd-helper}
 for t in "${tests[@]}"; do
   case "$t" in nfsdfs-*)
-    [ -r "$nfsd_ko" ] || missing+=("$nfsd_ko, the patched nfsd for the nfsdfs-* tests (run scripts/build-kmod.sh)")
+    [ -r "$nfsd_ko" ] || missing+=("$nfsd_ko, the patched nfsd for the nfsdfs-* tests (run scripts/build-kmod.sh --kernel $series)")
     break ;;
   esac
 done
@@ -194,7 +194,7 @@ if [ -n "$kv" ]; then
       if [ -r "$nfsd_ko" ]; then
         built_for=$(modinfo -F vermagic "$nfsd_ko" 2>/dev/null | cut -d' ' -f1)
         [ "$built_for" = "$kv" ] ||
-          missing+=("$nfsd_ko built for kernel $kv; it was built for '${built_for:-?}' (KMOD_KERNEL_VERSION=$kv scripts/build-kmod.sh)")
+          missing+=("$nfsd_ko built for kernel $kv; it was built for '${built_for:-?}' (KMOD_KERNEL_VERSION=$kv scripts/build-kmod.sh --kernel $series)")
       fi
       break ;;
     esac
