@@ -10,11 +10,10 @@
 # 12's linux-image-amd64) or 6.12 (linux-image-6.12-amd64, Debian 13's
 # kernel built for Debian 12). It resolves to the newest installed
 # /boot/vmlinuz-<series>.* whose modules (nfsd.ko) are under /lib/modules,
-# and fails with the package to install if there is none. The nfsdfs-* tests
-# load a module patched and built from 6.1's sources (scripts/build-kmod.sh),
-# so they run on 6.1 only: with another kernel, --group nfsdfs and --test
-# nfsdfs-* are refused and the default set leaves them out. The cld-* tests
-# and idmap run on both (tests/vm/KERNELS.md: what differs).
+# and fails with the package to install if there is none. Every test runs
+# on both (tests/vm/KERNELS.md: what differs); the nfsdfs-* tests load the
+# module of that series, patched with kernel-patches/<series>/ and built by
+# scripts/build-kmod.sh --kernel <series>.
 #
 # --group nfsdfs runs every test named nfsdfs-*. Those tests load the patched
 # nfsd.ko of kernel-patches/ (scripts/build-kmod.sh) instead of the stock one
@@ -72,12 +71,6 @@ done
   echo "vm-test: unknown kernel series '$series' (known: 6.1, 6.12)" >&2
   exit 2
 }
-# 6.1 only: the tests of the patched nfsd.ko, built from linux-source-6.1.
-kernel_only() { case "$1" in nfsdfs-*) echo 6.1 ;; esac; }
-if [ "$series" != 6.1 ] && [ "$group" = nfsdfs ]; then
-  echo "vm-test: the nfsdfs-* tests run on kernel 6.1 only (their nfsd.ko is patched and built from linux-source-6.1), not on $series" >&2
-  exit 2
-fi
 list_tests() { for f in "$testdir"/*.sh; do basename "$f" .sh; done | LC_ALL=C sort; }
 # A test whose file has a line "# known-failure: REASON" fails for a reason
 # outside this project (a kernel or tracker bug it documents). It is left out
@@ -101,8 +94,6 @@ if [ ${#tests[@]} -eq 0 ]; then
     why=$(known_failure "$t")
     if [ -n "$why" ]; then
       echo "vm-test: not run by default, known failure: $t: $why (run it with --test $t)"
-    elif [ -n "$(kernel_only "$t")" ] && [ "$(kernel_only "$t")" != "$series" ]; then
-      echo "vm-test: not run on kernel $series: $t (kernel $(kernel_only "$t") only)"
     else
       tests+=("$t")
     fi
@@ -111,11 +102,6 @@ fi
 [ "$list_only" = 1 ] && { printf '%s\n' "${tests[@]}"; exit 0; }
 for t in "${tests[@]}"; do
   [ -f "$testdir/$t.sh" ] || { echo "vm-test: no such test $t (see --list)" >&2; exit 2; }
-  only=$(kernel_only "$t")
-  if [ -n "$only" ] && [ "$only" != "$series" ]; then
-    echo "vm-test: $t runs on kernel $only only (its nfsd.ko is patched and built from linux-source-$only), not on $series" >&2
-    exit 2
-  fi
 done
 
 # --- prerequisites (nothing is installed here) -------------------------------
