@@ -33,11 +33,11 @@ tests=(
   nfs-kernel-server
   # The man pages render without a warning (man/check.sh).
   man-db groff-base
-  # scripts/vm-test.sh: Debian's own kernel under QEMU (tests/vm/README.md);
-  # scripts/build-kmod.sh: the patched nfsd.ko of kernel-patches/, built
-  # from linux-source-6.1 against the headers of that same kernel.
-  qemu-system-x86 linux-image-amd64 busybox-static cpio python3
-  linux-headers-amd64 linux-source-6.1 patch xz-utils
+  # scripts/vm-test.sh: Debian's own kernels under QEMU (tests/vm/README.md;
+  # the kernels themselves are in kernel_sets below).
+  qemu-system-x86 busybox-static cpio python3
+  # scripts/build-kmod.sh: the patched nfsd.ko of kernel-patches/.
+  patch xz-utils
   # scripts/fuzz.sh: clang with libFuzzer and its sanitizer runtimes
   # (libclang-rt-14-dev, not pulled in without recommends), and
   # llvm-symbolizer (llvm) for readable sanitizer stack traces.
@@ -51,29 +51,75 @@ tests=(
   debhelper dpkg-dev fakeroot lintian
 )
 
+# The kernels the QEMU tests boot (scripts/vm-test.sh --kernel 6.1|6.12),
+# each with the headers and the source scripts/build-kmod.sh builds its
+# patched nfsd.ko from. The three of a set are installed at one Debian
+# version, the candidate of the image's meta-package: the archive keeps
+# older linux-source-6.12 versions and may publish a source before the
+# image (linux-source-6.12 6.12.118 next to linux-image-6.12-amd64
+# 6.12.117), and a module built from another version's source may not
+# match the kernel it is loaded into. The meta-packages depend on their
+# kernel's image and headers at exactly their own version. The host keeps
+# booting its own kernel; only the QEMU guest boots these.
+kernel_sets=(
+  "linux-image-amd64 linux-headers-amd64 linux-source-6.1"
+  "linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12"
+)
+
 case "${1:-}" in
   "") packages=("${demo[@]}" "${tests[@]}") ;;
-  --demo) packages=("${demo[@]}") ;;
+  --demo) packages=("${demo[@]}"); kernel_sets=() ;;
   *)
     echo "usage: install-deps.sh [--demo]" >&2
     exit 2
     ;;
 esac
 
+installed_version() {
+  dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null |
+    sed -n 's/^install ok installed //p'
+}
+candidate() {
+  apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -v '^(none)$' || true
+}
+# Sets pins to PACKAGE=VERSION for every package of a kernel set that is
+# not installed at its image's candidate version; pins_unknown to the
+# images apt knows no candidate of.
+kernel_pins() {
+  pins=()
+  pins_unknown=()
+  local set image want p
+  for set in "${kernel_sets[@]}"; do
+    image=${set%% *}
+    want=$(candidate "$image")
+    if [ -z "$want" ]; then
+      pins_unknown+=("$image")
+      continue
+    fi
+    for p in $set; do
+      [ "$(installed_version "$p")" = "$want" ] || pins+=("$p=$want")
+    done
+  done
+}
+
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-    missing+=("$p")
+  [ -n "$(installed_version "$p")" ] || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
+kernel_pins
+count=$((${#packages[@]} + 3 * ${#kernel_sets[@]}))
+if [ ${#missing[@]} -eq 0 ] && [ ${#pins[@]} -eq 0 ] && [ ${#pins_unknown[@]} -eq 0 ]; then
+  kernels=
+  for set in "${kernel_sets[@]}"; do
+    kernels+=" ${set%% *}=$(installed_version "${set%% *}")"
+  done
+  echo "install-deps: all $count packages present${kernels:+ (kernel sets at their image version:$kernels)}"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages: ${missing[*]}; run as root" >&2
+  echo "install-deps: missing packages: ${missing[*]} ${pins[*]} ${pins_unknown[*]}; run as root" >&2
   exit 1
 fi
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Packages such as nfs-kernel-server start their services when installed.
 # Where no init system runs them (a container, a build machine), forbid the
@@ -85,4 +131,11 @@ if [ ! -e "$policy" ] && [ "$(ps -p 1 -o comm= 2>/dev/null)" != systemd ]; then
   trap 'rm -f "$policy"' EXIT
 fi
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The candidates again, as the update may have changed them.
+kernel_pins
+if [ ${#pins_unknown[@]} -gt 0 ]; then
+  echo "install-deps: apt knows no version of ${pins_unknown[*]} (Debian 12 with bookworm-security in its sources is needed)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]} ${pins[*]}"
+apt-get install -y -q --no-install-recommends "${missing[@]}" "${pins[@]}"

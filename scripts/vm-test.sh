@@ -4,7 +4,16 @@
 # summary table and exits non-zero on any failure.  Installs nothing; see
 # tests/vm/README.md.
 #
-#   scripts/vm-test.sh [--runs N] [--test NAME]... [--group PREFIX] [--list]
+#   scripts/vm-test.sh [--kernel SERIES] [--runs N] [--test NAME]... [--group PREFIX] [--list]
+#
+# --kernel chooses the guest kernel by its series: 6.1 (the default: Debian
+# 12's linux-image-amd64) or 6.12 (linux-image-6.12-amd64, Debian 13's
+# kernel built for Debian 12). It resolves to the newest installed
+# /boot/vmlinuz-<series>.* whose modules (nfsd.ko) are under /lib/modules,
+# and fails with the package to install if there is none. Every test runs
+# on both (tests/vm/KERNELS.md: what differs); the nfsdfs-* tests load the
+# module of that series, patched with kernel-patches/<series>/ and built by
+# scripts/build-kmod.sh --kernel <series>.
 #
 # --group nfsdfs runs every test named nfsdfs-*. Those tests load the patched
 # nfsd.ko of kernel-patches/ (scripts/build-kmod.sh) instead of the stock one
@@ -23,12 +32,12 @@
 #                 $NFSD_HELPER on the cld pipe (the default of the cld-* tests)
 #   NFSD_ARGS     rpc.nfsd arguments (default: -N 3 -U 2)
 #   NFSD_TIME     nfsv4leasetime = nfsv4gracetime in seconds (default 10)
-#   VM_KERNEL_VERSION  Debian kernel to boot (default: newest /boot/vmlinuz-*
-#                 that has nfsd.ko in /lib/modules)
+#   VM_KERNEL_VERSION  exact kernel release to boot (e.g. 6.1.0-57-amd64),
+#                 instead of the newest of the --kernel series
 #   VM_TIMEOUT    host-side limit per VM in seconds (default 480; QEMU is killed)
 #   VM_BUILD_DIR  artefacts (default: <repo>/build-vm)
 #   NFSD_KO       patched module for the nfsdfs-* tests
-#                 (default: <repo>/build-kmod/nfsd.ko)
+#                 (default: <repo>/build-kmod/<series>/nfsd.ko)
 #   NFSD_HELPER   nfsd-helper binary for the nfsdfs-*, cld-* and idmap tests
 #                 (default: <repo>/build/daemon/nfsd-helper)
 #   NFSDH_DEB     the package the systemd-* tests install
@@ -42,6 +51,9 @@ runs=1
 tests=()
 list_only=0
 group=
+series=6.1
+# The kernel series this harness knows, with the package that installs each.
+declare -A series_pkg=([6.1]=linux-image-amd64 [6.12]=linux-image-6.12-amd64)
 
 usage() { sed -n '2,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 while [ $# -gt 0 ]; do
@@ -50,10 +62,15 @@ while [ $# -gt 0 ]; do
     --test) tests+=("${2:?--test needs a name}"); shift 2 ;;
     --group) group=${2:?--group needs a prefix}; shift 2 ;;
     --list) list_only=1; shift ;;
+    --kernel) series=${2:?--kernel needs a kernel series: 6.1 or 6.12}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "vm-test: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+[ -n "${series_pkg[$series]:-}" ] || {
+  echo "vm-test: unknown kernel series '$series' (known: 6.1, 6.12)" >&2
+  exit 2
+}
 list_tests() { for f in "$testdir"/*.sh; do basename "$f" .sh; done | LC_ALL=C sort; }
 # A test whose file has a line "# known-failure: REASON" fails for a reason
 # outside this project (a kernel or tracker bug it documents). It is left out
@@ -113,11 +130,11 @@ need_file /sbin/mount.nfs nfs-common
 need_file /sbin/rpcbind rpcbind
 need_file /usr/bin/python3 python3
 need_file /usr/bin/sqlite3 sqlite3
-nfsd_ko=${NFSD_KO:-$repo/build-kmod/nfsd.ko}
+nfsd_ko=${NFSD_KO:-$repo/build-kmod/$series/nfsd.ko}
 nfsd_helper=${NFSD_HELPER:-$repo/build/daemon/nfsd-helper}
 for t in "${tests[@]}"; do
   case "$t" in nfsdfs-*)
-    [ -r "$nfsd_ko" ] || missing+=("$nfsd_ko, the patched nfsd for the nfsdfs-* tests (run scripts/build-kmod.sh)")
+    [ -r "$nfsd_ko" ] || missing+=("$nfsd_ko, the patched nfsd for the nfsdfs-* tests (run scripts/build-kmod.sh --kernel $series)")
     break ;;
   esac
 done
@@ -136,15 +153,38 @@ for t in "${tests[@]}"; do
   esac
 done
 
+# The kernel: the newest installed release of the series, that is
+# /boot/vmlinuz-<series>.<rest> with nfsd.ko in /lib/modules/<series>.<rest>
+# (6.1 -> 6.1.0-57-amd64, 6.12 -> 6.12.118+deb12-amd64). Never "the newest
+# kernel installed": with 6.1 and 6.12 both there, that would silently move
+# every caller to 6.12.
 kv=${VM_KERNEL_VERSION:-}
 if [ -z "$kv" ]; then
-  for k in $(find /boot -maxdepth 1 -name "vmlinuz-*" -printf "%f\n" 2>/dev/null | sed "s/^vmlinuz-//" | sort -V -r); do
+  for k in $(find /boot -maxdepth 1 -name "vmlinuz-$series.*" -printf "%f\n" 2>/dev/null | sed "s/^vmlinuz-//" | sort -V -r); do
     if [ -n "$(modinfo -k "$k" -F filename nfsd 2>/dev/null)" ]; then kv=$k; break; fi
   done
-fi
-if [ -z "$kv" ]; then
-  missing+=("a Debian kernel: /boot/vmlinuz-<version> with nfsd.ko under /lib/modules/<version> (package linux-image-amd64)")
+  if [ -z "$kv" ]; then
+    echo "vm-test: FAIL: kernel $series is not installed: no /boot/vmlinuz-$series.* with nfsd.ko under /lib/modules/$series.* (as root: apt-get install ${series_pkg[$series]}, or run scripts/install-deps.sh)" >&2
+    exit 1
+  fi
 else
+  case "$kv" in "$series".*) ;; *)
+    echo "vm-test: VM_KERNEL_VERSION=$kv is not of the kernel series $series (give --kernel too)" >&2
+    exit 2 ;;
+  esac
+fi
+if [ -n "$kv" ]; then
+  for t in "${tests[@]}"; do
+    case "$t" in nfsdfs-*)
+      # The patched module must have been built for the kernel booted.
+      if [ -r "$nfsd_ko" ]; then
+        built_for=$(modinfo -F vermagic "$nfsd_ko" 2>/dev/null | cut -d' ' -f1)
+        [ "$built_for" = "$kv" ] ||
+          missing+=("$nfsd_ko built for kernel $kv; it was built for '${built_for:-?}' (KMOD_KERNEL_VERSION=$kv scripts/build-kmod.sh --kernel $series)")
+      fi
+      break ;;
+    esac
+  done
   need_file "/boot/vmlinuz-$kv" "linux-image-$kv"
   [ -n "$(modinfo -k "$kv" -F filename nfsd 2>/dev/null)" ] ||
     missing+=("nfsd.ko for kernel $kv (package linux-image-$kv)")
@@ -164,11 +204,11 @@ if ! "$vmdir/build-initramfs.sh" "$kv" "$initrd"; then
   echo "vm-test: FAIL: could not build the initramfs" >&2
   exit 1
 fi
-stamp=$(date +%Y%m%d-%H%M%S)
+stamp=$(date +%Y%m%d-%H%M%S)-$series
 out=$build/runs/$stamp
 mkdir -p "$out"
 ln -sfn "$stamp" "$build/runs/latest"
-echo "vm-test: kernel $kv, initramfs $initrd ($(du -h "$initrd" | cut -f1)), tracker: ${TRACKER_CMD:-/usr/sbin/nfsdcld -F -d -p /var/lib/nfs/rpc_pipefs (default)}"
+echo "vm-test: kernel $series: $kv, initramfs $initrd ($(du -h "$initrd" | cut -f1)), tracker: ${TRACKER_CMD:-/usr/sbin/nfsdcld -F -d -p /var/lib/nfs/rpc_pipefs (default)}"
 case " ${tests[*]}" in *" cld-"* | *" nfsdfs-"*) echo "vm-test: the cld-* and nfsdfs-* tests run nfsd-helper as the tracker: $nfsd_helper" ;; esac
 echo "vm-test: ${#tests[@]} test(s) x $runs run(s), results in $out"
 
@@ -212,6 +252,7 @@ done
 
 # --- summary -----------------------------------------------------------------
 echo
+echo "vm-test: kernel $kv"
 printf '%-24s %4s  %-10s %8s %8s %9s\n' TEST RUN RESULT SECONDS BOOT_S HOST_LOAD
 for row in "${rows[@]}"; do
   IFS='|' read -r t r st secs boot load <<<"$row"
