@@ -19,6 +19,9 @@ demo=(
   libtirpc-dev rpcsvc-proto
   libcap-ng-dev
   nlohmann-json3-dev
+  # The etcd client of the cluster mode (daemon/etcd/): libcurl for etcd's
+  # JSON gateway, OpenSSL's libcrypto for the gateway's base64.
+  libcurl4-openssl-dev libssl-dev
   libfuse3-dev fuse3
 )
 # Everything else is for the tests (scripts/test.sh).
@@ -49,6 +52,9 @@ tests=(
   # scripts/build-deb.sh: the Debian package (debian/), built with
   # dpkg-buildpackage and checked with lintian.
   debhelper dpkg-dev fakeroot lintian
+  # The cluster tests start their own etcd members on loopback
+  # (tests/etcd/etcd_cluster.h); etcdctl is for looking at them by hand.
+  etcd-server etcd-client
 )
 
 # The kernels the QEMU tests boot (scripts/vm-test.sh --kernel 6.1|6.12),
@@ -139,3 +145,11 @@ if [ ${#pins_unknown[@]} -gt 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]} ${pins[*]}"
 apt-get install -y -q --no-install-recommends "${missing[@]}" "${pins[@]}"
+# etcd-server enables and starts a single-member etcd on 127.0.0.1:2379
+# under systemd. The tests start their own members; a database service the
+# tests did not ask for is not left running where this script installed it.
+if [[ " ${missing[*]} " == *" etcd-server "* ]] &&
+  [ "$(ps -p 1 -o comm= 2>/dev/null)" = systemd ]; then
+  echo "install-deps: etcd-server installed for the tests only: disabling its etcd.service"
+  systemctl disable --now etcd.service || true
+fi

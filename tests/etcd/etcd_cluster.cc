@@ -1,0 +1,225 @@
+#include "tests/etcd/etcd_cluster.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace nfsdh::etcdtest {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// A port nobody listens on now (the kernel's choice for port 0). Another
+// process could take it before etcd binds it; etcd then fails to start and
+// the test says so.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+size_t Append(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+}  // namespace
+
+std::string PostForTest(const std::string& url, const std::string& body,
+                        int timeout_ms) {
+  CURL* h = curl_easy_init();
+  if (h == nullptr) return "";
+  std::string out;
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
+  const CURLcode rc = curl_easy_perform(h);
+  curl_easy_cleanup(h);
+  return rc == CURLE_OK ? out : std::string();
+}
+
+EtcdCluster::EtcdCluster(int members) {
+  const char* bin = getenv("NFSDH_ETCD");
+  binary_ = bin != nullptr ? bin : "/usr/bin/etcd";
+  INFO("etcd binary " << binary_
+                      << " (Debian package etcd-server, installed by "
+                         "scripts/install-deps.sh)");
+  REQUIRE(access(binary_.c_str(), X_OK) == 0);
+  char tmpl[] = "/tmp/nfsdh-etcd-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  dir_ = tmpl;
+  token_ = "nfsdh-test-" + std::to_string(getpid()) + "-" +
+           dir_.substr(dir_.rfind('-') + 1);
+  for (int i = 0; i < members; ++i) {
+    Member m;
+    m.name = "m" + std::to_string(i);
+    m.client_port = FreePort();
+    m.peer_port = FreePort();
+    members_.push_back(m);
+  }
+  for (int i = 0; i < members; ++i) Start(i, "new");
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  for (int i = 0; i < members; ++i) {
+    while (!Healthy(i, 1000)) {
+      INFO("etcd member " << i << " did not become healthy in 30 s; its log: "
+                          << dir_ << "/" << members_[i].name << ".log");
+      REQUIRE(Clock::now() < deadline);
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+}
+
+EtcdCluster::~EtcdCluster() {
+  for (Member& m : members_) {
+    if (m.pid > 0) {
+      kill(m.pid, SIGKILL);
+      waitpid(m.pid, nullptr, 0);
+      m.pid = -1;
+    }
+  }
+  if (!dir_.empty() && std::system(("rm -rf '" + dir_ + "'").c_str()) != 0) {
+    // A leftover temporary directory is harmless.
+  }
+}
+
+std::string EtcdCluster::endpoint(int i) const {
+  return "http://127.0.0.1:" + std::to_string(members_[i].client_port);
+}
+
+std::vector<std::string> EtcdCluster::endpoints() const {
+  std::vector<std::string> out;
+  for (int i = 0; i < size(); ++i) out.push_back(endpoint(i));
+  return out;
+}
+
+std::string EtcdCluster::InitialCluster() const {
+  std::string out;
+  for (const Member& m : members_) {
+    if (!out.empty()) out += ",";
+    out += m.name + "=http://127.0.0.1:" + std::to_string(m.peer_port);
+  }
+  return out;
+}
+
+void EtcdCluster::Start(int i, const std::string& state) {
+  Member& m = members_[i];
+  const std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  const std::string client = endpoint(i);
+  std::vector<std::string> args = {
+      binary_,
+      "--name", m.name,
+      "--data-dir", dir_ + "/" + m.name,
+      "--listen-peer-urls", peer,
+      "--initial-advertise-peer-urls", peer,
+      "--listen-client-urls", client,
+      "--advertise-client-urls", client,
+      "--initial-cluster", InitialCluster(),
+      "--initial-cluster-state", state,
+      "--initial-cluster-token", token_,
+      // Faster elections than the defaults (100 ms, 1000 ms) make the
+      // tests quicker without changing what they show.
+      "--heartbeat-interval", "50",
+      "--election-timeout", "500",
+      "--log-level", "warn",
+  };
+  const std::string log = dir_ + "/" + m.name + ".log";
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    // etcd must not keep the test's other descriptors (a lock, a pipe).
+    for (int f = 3; f < 1024; ++f) close(f);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  m.pid = pid;
+}
+
+void EtcdCluster::Kill(int i) {
+  Member& m = members_[i];
+  REQUIRE(m.pid > 0);
+  kill(m.pid, SIGCONT);  // a paused member must die too
+  kill(m.pid, SIGKILL);
+  waitpid(m.pid, nullptr, 0);
+  m.pid = -1;
+}
+
+void EtcdCluster::Pause(int i) {
+  REQUIRE(members_[i].pid > 0);
+  REQUIRE(kill(members_[i].pid, SIGSTOP) == 0);
+}
+
+void EtcdCluster::Resume(int i) {
+  REQUIRE(members_[i].pid > 0);
+  REQUIRE(kill(members_[i].pid, SIGCONT) == 0);
+}
+
+void EtcdCluster::Restart(int i, bool wait_healthy) {
+  REQUIRE(members_[i].pid <= 0);
+  Start(i, "existing");
+  if (!wait_healthy) return;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (!Healthy(i, 1000)) {
+    INFO("restarted etcd member " << i << " is not healthy after 30 s");
+    REQUIRE(Clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+}
+
+bool EtcdCluster::Healthy(int i, int timeout_ms) const {
+  if (members_[i].pid <= 0) return false;
+  const std::string body =
+      PostForTest(endpoint(i) + "/v3/maintenance/status", "{}", timeout_ms);
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  // A member that answers status and knows a leader serves requests.
+  return j.is_object() && j.contains("leader") && j["leader"] != "0";
+}
+
+int EtcdCluster::Leader(int timeout_ms) const {
+  const auto deadline = Clock::now() + milliseconds(timeout_ms);
+  do {
+    for (int i = 0; i < size(); ++i) {
+      if (members_[i].pid <= 0) continue;
+      const std::string body =
+          PostForTest(endpoint(i) + "/v3/maintenance/status", "{}", 1000);
+      nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+      if (!j.is_object() || !j.contains("header") || !j.contains("leader"))
+        continue;
+      if (j["header"].value("member_id", "") == j.value("leader", "x"))
+        return i;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  } while (Clock::now() < deadline);
+  return -1;
+}
+
+}  // namespace nfsdh::etcdtest

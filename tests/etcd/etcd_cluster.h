@@ -1,0 +1,72 @@
+// EtcdCluster: a real etcd cluster on loopback for the tests (Debian's
+// etcd-server, /usr/bin/etcd unless NFSDH_ETCD names another binary).
+//
+// Each member is an etcd process with its own data directory under a
+// temporary directory and its own client and peer ports (free ports asked
+// of the kernel). The tests kill, stop (SIGSTOP: a member cut off, whose
+// connections hang rather than fail), resume and restart members to make
+// the faults the cluster mode must survive. The destructor kills every
+// member and removes the directory.
+#ifndef TESTS_ETCD_ETCD_CLUSTER_H_
+#define TESTS_ETCD_ETCD_CLUSTER_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace nfsdh::etcdtest {
+
+class EtcdCluster {
+ public:
+  // Starts `members` members and waits until every one answers /health
+  // (at most 30 s). Fails the test (Catch2 REQUIRE) if it cannot.
+  explicit EtcdCluster(int members = 3);
+  ~EtcdCluster();
+  EtcdCluster(const EtcdCluster&) = delete;
+  EtcdCluster& operator=(const EtcdCluster&) = delete;
+
+  int size() const { return static_cast<int>(members_.size()); }
+  // "http://127.0.0.1:PORT" of member i, or of all of them.
+  std::string endpoint(int i) const;
+  std::vector<std::string> endpoints() const;
+  const std::string& dir() const { return dir_; }
+
+  void Kill(int i);     // SIGKILL, and reaped
+  void Pause(int i);    // SIGSTOP
+  void Resume(int i);   // SIGCONT
+  // Starts member i again on its data directory (after Kill), and waits
+  // until it answers /health when `wait_healthy` (it cannot alone).
+  void Restart(int i, bool wait_healthy = true);
+  bool running(int i) const { return members_[i].pid > 0; }
+
+  // Whether member i answers /health with "true" within `timeout_ms`.
+  bool Healthy(int i, int timeout_ms = 2000) const;
+  // The index of the member that is the leader, as the members report it
+  // (-1: none found within `timeout_ms`).
+  int Leader(int timeout_ms = 10000) const;
+
+ private:
+  struct Member {
+    std::string name;
+    int client_port = 0;
+    int peer_port = 0;
+    pid_t pid = -1;
+  };
+  void Start(int i, const std::string& state);
+  std::string InitialCluster() const;
+
+  std::string binary_;
+  std::string dir_;
+  std::string token_;
+  std::vector<Member> members_;
+};
+
+// One HTTP POST to an etcd member's JSON gateway with curl(1)-free code:
+// the body of the answer, or "" if it did not answer within `timeout_ms`.
+std::string PostForTest(const std::string& url, const std::string& body,
+                        int timeout_ms);
+
+}  // namespace nfsdh::etcdtest
+
+#endif  // TESTS_ETCD_ETCD_CLUSTER_H_
