@@ -21,9 +21,10 @@ constexpr size_t kMaxResponseBytes = 64u << 20;
 
 std::string Base64(const std::string& in) {
   std::string out(4 * ((in.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(in.data()),
+                      static_cast<int>(in.size()));
   out.resize(n < 0 ? 0 : static_cast<size_t>(n));
   return out;
 }
@@ -31,9 +32,10 @@ std::string Base64(const std::string& in) {
 bool Unbase64(const std::string& in, std::string* out) {
   if (in.size() % 4 != 0) return false;
   out->assign(3 * (in.size() / 4), '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
+  const int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
+                      reinterpret_cast<const unsigned char*>(in.data()),
+                      static_cast<int>(in.size()));
   if (n < 0) return false;
   // EVP_DecodeBlock counts the padding as zero bytes.
   size_t len = static_cast<size_t>(n);
@@ -315,14 +317,14 @@ struct Client::Curl {
 };
 
 Client::Client(ClientOptions opts, std::unique_ptr<Curl> curl)
-    : opts_(std::move(opts)), endpoints_(opts_.endpoints),
+    : opts_(std::move(opts)),
+      endpoints_(opts_.endpoints),
       curl_(std::move(curl)) {}
 
 Client::~Client() = default;
 
 Status Client::Open(const ClientOptions& opts, std::unique_ptr<Client>* out) {
-  if (opts.endpoints.empty())
-    return Status::Invalid("etcd: no endpoint given");
+  if (opts.endpoints.empty()) return Status::Invalid("etcd: no endpoint given");
   for (const std::string& e : opts.endpoints) {
     const bool http = StartsWith(e, "http://");
     const bool https = StartsWith(e, "https://");
@@ -336,9 +338,11 @@ Status Client::Open(const ClientOptions& opts, std::unique_ptr<Client>* out) {
     return Status::Invalid(
         "etcd: a client certificate needs its key, and a key its certificate");
   if (opts.user.empty() != opts.password.empty())
-    return Status::Invalid("etcd: a user needs a password, and a password a "
-                           "user");
-  for (const std::string* f : {&opts.ca_file, &opts.cert_file, &opts.key_file}) {
+    return Status::Invalid(
+        "etcd: a user needs a password, and a password a "
+        "user");
+  for (const std::string* f :
+       {&opts.ca_file, &opts.cert_file, &opts.key_file}) {
     if (!f->empty() && access(f->c_str(), R_OK) != 0)
       return Status::FromErrno("etcd: " + *f, errno);
   }
@@ -663,8 +667,10 @@ Status Client::StatusOf(const std::string& endpoint, EndpointStatus* out) {
   json j = json::parse(response, nullptr, false);
   auto h = j.is_object() ? j.find("header") : j.end();
   auto v = j.is_object() ? j.find("version") : j.end();
-  if (h == j.end() || !h->is_object() || !Uint(*h, "member_id", &out->member_id) ||
-      !Uint(j, "leader", &out->leader) || !Int(j, "raftTerm", &out->raft_term) ||
+  if (h == j.end() || !h->is_object() ||
+      !Uint(*h, "member_id", &out->member_id) ||
+      !Uint(j, "leader", &out->leader) ||
+      !Int(j, "raftTerm", &out->raft_term) ||
       !Int(j, "dbSize", &out->db_size) || v == j.end() || !v->is_string())
     return Malformed("status answer");
   out->version = v->get<std::string>();

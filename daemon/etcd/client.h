@@ -104,7 +104,7 @@ struct Op {
 };
 
 struct TxnResult {
-  int64_t revision = 0;  // after the transaction
+  int64_t revision = 0;    // after the transaction
   bool succeeded = false;  // the compares held: the success ops ran
   // One entry per op that ran, in order: for a range its result, for a
   // delete the number of keys deleted in `count`, for a put nothing.

@@ -83,9 +83,10 @@ TEST_CASE("etcd client: PrefixEnd bounds exactly the keys of a prefix",
   CHECK(PrefixEnd("") == std::string(1, '\0'));
 }
 
-TEST_CASE("etcd client: a transaction runs its success ops only while its "
-          "compares hold",
-          "[etcd][client]") {
+TEST_CASE(
+    "etcd client: a transaction runs its success ops only while its "
+    "compares hold",
+    "[etcd][client]") {
   EtcdCluster cluster;
   auto c = Connect(cluster.endpoints());
   // Create if absent: once.
@@ -105,18 +106,18 @@ TEST_CASE("etcd client: a transaction runs its success ops only while its "
   CHECK(t.results[0].kvs[0].value == "node-a");
   CHECK(t.results[0].kvs[0].mod_revision == created);
   // Compare-and-swap on the revision: the stale writer loses.
-  REQUIRE(c->Txn({Compare::ModRevision("/owner", Compare::Result::kEqual,
-                                       created)},
-                 {Op::Put("/owner", "node-a2"), Op::Put("/rec/1", "x"),
-                  Op::Put("/rec/2", "y")},
-                 {}, &t)
-              .ok());
+  REQUIRE(
+      c->Txn({Compare::ModRevision("/owner", Compare::Result::kEqual, created)},
+             {Op::Put("/owner", "node-a2"), Op::Put("/rec/1", "x"),
+              Op::Put("/rec/2", "y")},
+             {}, &t)
+          .ok());
   CHECK(t.succeeded);
   CHECK(t.results.size() == 3);
-  REQUIRE(c->Txn({Compare::ModRevision("/owner", Compare::Result::kEqual,
-                                       created)},
-                 {Op::Put("/owner", "stale")}, {}, &t)
-              .ok());
+  REQUIRE(
+      c->Txn({Compare::ModRevision("/owner", Compare::Result::kEqual, created)},
+             {Op::Put("/owner", "stale")}, {}, &t)
+          .ok());
   CHECK_FALSE(t.succeeded);
   CHECK(t.results.empty());
   std::optional<KeyValue> kv;
@@ -131,9 +132,10 @@ TEST_CASE("etcd client: a transaction runs its success ops only while its "
   CHECK(t.results[0].count == 2);
 }
 
-TEST_CASE("etcd client: a key on a lease lives while the lease is kept "
-          "alive, and goes when it expires",
-          "[etcd][client]") {
+TEST_CASE(
+    "etcd client: a key on a lease lives while the lease is kept "
+    "alive, and goes when it expires",
+    "[etcd][client]") {
   EtcdCluster cluster;
   auto c = Connect(cluster.endpoints());
   int64_t lease = 0;
@@ -201,9 +203,10 @@ TEST_CASE("etcd client: a member that is down is skipped for the next",
   CHECK(c->StatusOf(cluster.endpoint(down), &st).code() == Status::Code::kIo);
 }
 
-TEST_CASE("etcd client: without a quorum a write fails within its timeout, "
-          "and succeeds again once the quorum is back",
-          "[etcd][client]") {
+TEST_CASE(
+    "etcd client: without a quorum a write fails within its timeout, "
+    "and succeeds again once the quorum is back",
+    "[etcd][client]") {
   EtcdCluster cluster;
   auto c = Connect(cluster.endpoints(), 1500);
   REQUIRE(c->Put("/k", "before").ok());
@@ -230,9 +233,10 @@ TEST_CASE("etcd client: without a quorum a write fails within its timeout, "
   CHECK(kv->value == "after");
 }
 
-TEST_CASE("etcd client: a request sent to a member that hangs is not sent "
-          "again elsewhere",
-          "[etcd][client]") {
+TEST_CASE(
+    "etcd client: a request sent to a member that hangs is not sent "
+    "again elsewhere",
+    "[etcd][client]") {
   EtcdCluster cluster;
   // The hung member first: the connection is made (the kernel accepts),
   // the request sent, no answer comes. Another member could take it, but

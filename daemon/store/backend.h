@@ -34,15 +34,15 @@ struct ScopeRow {
   int64_t max_instance = 0;              // largest instance ever issued
   std::optional<int64_t> kernel_boot_time;  // kernel's boot_time, current inst.
   std::optional<int64_t> grace_started;  // wall clock (s): current inst. start
-  std::optional<int64_t> grace_ended;    // wall clock (s): boot_time's grace end
+  std::optional<int64_t> grace_ended;  // wall clock (s): boot_time's grace end
 };
 
 struct ClientRow {
   std::string scope;
-  std::string id;         // the client owner, 1..1024 bytes of binary
-  std::string princhash;  // empty or 32 bytes
-  int minor = 0;          // 0: NFSv4.0, 1: NFSv4.1 or later
-  int64_t instance = 0;   // instance that last created or refreshed it
+  std::string id;          // the client owner, 1..1024 bytes of binary
+  std::string princhash;   // empty or 32 bytes
+  int minor = 0;           // 0: NFSv4.0, 1: NFSv4.1 or later
+  int64_t instance = 0;    // instance that last created or refreshed it
   int64_t first_seen = 0;  // wall clock seconds
   int64_t last_seen = 0;   // wall clock seconds
 };
@@ -51,18 +51,18 @@ struct ClientRow {
 // (daemon/migrate/nfsdcld_import.h): at most one per scope.
 struct ImportRow {
   std::string scope;
-  int64_t imported_at = 0;  // wall clock seconds
-  std::string source;       // the path of the imported file
-  std::string kind;         // "nfsdcld" or "nfsdcltrack"
-  int schema_version = 0;   // the source's parameters.version
+  int64_t imported_at = 0;                // wall clock seconds
+  std::string source;                     // the path of the imported file
+  std::string kind;                       // "nfsdcld" or "nfsdcltrack"
+  int schema_version = 0;                 // the source's parameters.version
   std::optional<int64_t> current_epoch;   // nfsdcld's grace.current
   std::optional<int64_t> recovery_epoch;  // nfsdcld's grace.recovery
-  int64_t clients = 0;      // records imported
+  int64_t clients = 0;                    // records imported
 };
 
 // One entry of the HA callout's outbox (FORMAT.md, `callouts`).
 struct CalloutRow {
-  int64_t seq = 0;        // the outbox's order; never reused
+  int64_t seq = 0;  // the outbox's order; never reused
   std::string scope;
   bool added = false;     // add-client; false: del-client
   std::string id;         // the client owner, binary
@@ -141,8 +141,7 @@ class Backend {
   virtual Status QueuePurgeCallouts(const std::string& scope, int64_t instance,
                                     int64_t now, int64_t* queued) = 0;
   // The oldest entry whose seq is > `after` (unset: none).
-  virtual Status NextCallout(int64_t after,
-                             std::optional<CalloutRow>* out) = 0;
+  virtual Status NextCallout(int64_t after, std::optional<CalloutRow>* out) = 0;
   virtual Status CountCallouts(int64_t* out) = 0;
   // Deletes every entry with a seq <= `seq`. Outside a transaction it is a
   // transaction of its own.

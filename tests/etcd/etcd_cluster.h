@@ -32,9 +32,9 @@ class EtcdCluster {
   std::vector<std::string> endpoints() const;
   const std::string& dir() const { return dir_; }
 
-  void Kill(int i);     // SIGKILL, and reaped
-  void Pause(int i);    // SIGSTOP
-  void Resume(int i);   // SIGCONT
+  void Kill(int i);    // SIGKILL, and reaped
+  void Pause(int i);   // SIGSTOP
+  void Resume(int i);  // SIGCONT
   // Starts member i again on its data directory (after Kill), and waits
   // until it answers /health when `wait_healthy` (it cannot alone).
   void Restart(int i, bool wait_healthy = true);
