@@ -37,7 +37,7 @@ ALLOWED = {
     "daemon/migrate": ["common", "daemon/util", "daemon/store",
                        "daemon/recovery", "daemon/tracker", "nfsdfs-proto"],
     "daemon/loop": ["daemon/util"],
-    "daemon/etcd": ["daemon/util"],
+    "daemon/etcd": ["common", "daemon/util", "daemon/store"],
     "daemon/channels": ["daemon/tracker", "daemon/store", "daemon/recovery",
                         "daemon/util", "daemon/stats.h", "daemon/loop",
                         "nfsdfs-proto"],
