@@ -14,6 +14,8 @@ constexpr OptionKind kPath = OptionKind::kPath;
 constexpr OptionKind kPathOrNone = OptionKind::kPathOrNone;
 constexpr OptionKind kAbsolutePath = OptionKind::kAbsolutePath;
 constexpr OptionKind kScope = OptionKind::kScope;
+constexpr OptionKind kName = OptionKind::kName;
+constexpr OptionKind kUrls = OptionKind::kUrls;
 constexpr ConfKey kKey = ConfKey::kSameName;
 constexpr ConfKey kNoKey = ConfKey::kNone;
 
@@ -98,6 +100,31 @@ std::vector<OptionDef> MakeOptionTable() {
               &G::ha_callout_timeout,
               "kill a callout still running after this long\n"
               "(default 10)"),
+      Value("etcd-endpoints", 0, kUrls, "URL[,URL]...", kKey,
+            &O::etcd_endpoints, &G::etcd_endpoints,
+            "cluster mode: keep the records in the etcd\n"
+            "cluster at these URLs, not in the database"),
+      Value("cluster", 0, kName, "NAME", kKey, &O::cluster, &G::cluster,
+            "the cluster's name in etcd (default \"default\")"),
+      Value("node", 0, kName, "NAME", kKey, &O::node, &G::node,
+            "this node's name in the cluster (default: the\n"
+            "host name)"),
+      Seconds("etcd-lease-ttl", 3600, kKey, &O::etcd_lease_ttl,
+              &G::etcd_lease_ttl,
+              "how long this node may serve without reaching\n"
+              "etcd (default 10)"),
+      Value("etcd-cacert", 0, kPath, "PATH", kKey, &O::etcd_cacert,
+            &G::etcd_cacert,
+            "CA certificate of the etcd members (https)"),
+      Value("etcd-cert", 0, kPath, "PATH", kKey, &O::etcd_cert, &G::etcd_cert,
+            "this node's TLS client certificate for etcd"),
+      Value("etcd-key", 0, kPath, "PATH", kKey, &O::etcd_key, &G::etcd_key,
+            "the private key of --etcd-cert"),
+      Value("etcd-user", 0, kName, "NAME", kKey, &O::etcd_user, &G::etcd_user,
+            "authenticate to etcd as this user"),
+      Value("etcd-password-file", 0, kPath, "PATH", kKey,
+            &O::etcd_password_file, &G::etcd_password_file,
+            "file holding --etcd-user's password"),
       Flag("help", 'h', kNoKey, &O::help, nullptr, "show this help and exit"),
       Flag("version", 'V', kNoKey, &O::version, nullptr,
            "show the version and exit"),
@@ -194,7 +221,12 @@ std::string OptionValueProblem(const OptionDef& def, const std::string& value) {
     case OptionKind::kAbsolutePath:
       return !value.empty() && value[0] == '/' ? "" : "give an absolute path";
     case OptionKind::kScope:
+    case OptionKind::kName:
       return ValidScopeName(value) ? "" : kScopeNameRule;
+    case OptionKind::kUrls: {
+      std::vector<std::string> urls;
+      return SplitUrls(value, &urls);
+    }
     case OptionKind::kSeconds: {
       int64_t seconds;
       if (ParseSeconds(value, &seconds) && seconds <= def.max_seconds)
@@ -233,6 +265,25 @@ bool ParseSeconds(const std::string& text, int64_t* out) {
   if (v < 1 || v > 365 * 24 * 3600) return false;
   *out = v;
   return true;
+}
+
+std::string SplitUrls(const std::string& text, std::vector<std::string>* out) {
+  out->clear();
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string url = text.substr(at, comma - at);
+    at = comma + 1;
+    const size_t host = url.rfind("https://", 0) == 0  ? 8
+                        : url.rfind("http://", 0) == 0 ? 7
+                                                       : 0;
+    if (host == 0 || url.size() == host ||
+        url.find_first_of(" \t\n/?#", host) != std::string::npos)
+      return "give URLs such as http://192.0.2.1:2379, separated by commas";
+    out->push_back(url);
+  }
+  return "";
 }
 
 namespace {

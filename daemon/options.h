@@ -45,6 +45,15 @@ struct GivenOptions {
   bool idmap_rpc_dir = false;
   bool ha_callout = false;
   bool ha_callout_timeout = false;
+  bool etcd_endpoints = false;
+  bool cluster = false;
+  bool node = false;
+  bool etcd_lease_ttl = false;
+  bool etcd_cacert = false;
+  bool etcd_cert = false;
+  bool etcd_key = false;
+  bool etcd_user = false;
+  bool etcd_password_file = false;
 };
 
 struct Options {
@@ -76,6 +85,22 @@ struct Options {
   // timeout is a number of seconds as text ("" = 10).
   std::string ha_callout;
   std::string ha_callout_timeout;
+  // Cluster mode (daemon/store/ETCD.md): the records in etcd at these
+  // comma-separated URLs instead of the SQLite database ("": SQLite). The
+  // keys are under /nfsd-helper/<cluster>/; this node is `node` ("": the
+  // host name). etcd_lease_ttl is a number of seconds as text ("" = 10).
+  // TLS: the members' CA, and this node's client certificate and key;
+  // etcd's own authentication: a user, and the file its password is read
+  // from (never the command line, which every local user can read).
+  std::string etcd_endpoints;
+  std::string cluster = "default";
+  std::string node;
+  std::string etcd_lease_ttl;
+  std::string etcd_cacert;
+  std::string etcd_cert;
+  std::string etcd_key;
+  std::string etcd_user;
+  std::string etcd_password_file;
   // nfs.conf(5) file; its drop-in directory is config + ".d".
   std::string config = kDefaultConfig;
   GivenOptions given;
@@ -93,6 +118,8 @@ enum class OptionKind {
   kAbsolutePath,  // a path that starts with '/'
   kScope,         // a scope name (common/scope_name.h)
   kSeconds,       // 1 to OptionDef::max_seconds decimal seconds
+  kName,          // a name by the scope name rules: a cluster, node, user
+  kUrls,          // comma-separated http:// or https:// URLs
 };
 
 // Whether [nfsd-helper] of nfs.conf has a key for the option. The key is
@@ -147,6 +174,10 @@ Status MakePathsAbsolute(const std::string& cwd, Options* opts);
 
 // A cache timeout: 1..31536000 decimal seconds.
 bool ParseSeconds(const std::string& text, int64_t* out);
+
+// The URLs of a kUrls option ("http://a:2379,https://b:2379"), or what is
+// wrong with them (a phrase, as OptionValueProblem's).
+std::string SplitUrls(const std::string& text, std::vector<std::string>* out);
 
 }  // namespace nfsdh
 

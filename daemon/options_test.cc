@@ -43,7 +43,10 @@ config::ConfigReport ApplyConf(const std::string& text, Options* opts) {
 std::string GoodValue(const OptionDef& d) {
   switch (d.kind) {
     case OptionKind::kScope:
+    case OptionKind::kName:
       return "scope-1";
+    case OptionKind::kUrls:
+      return "http://192.0.2.1:2379,https://[2001:db8::1]:2379";
     case OptionKind::kSeconds:
       return "7";
     default:

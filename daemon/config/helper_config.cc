@@ -56,6 +56,10 @@ const char* WhatToGive(OptionKind kind) {
       return "an absolute path";
     case OptionKind::kScope:
       return "a scope name";
+    case OptionKind::kName:
+      return "a name";
+    case OptionKind::kUrls:
+      return "a list of URLs";
     case OptionKind::kFlag:
       return "a boolean";
     case OptionKind::kSeconds:
