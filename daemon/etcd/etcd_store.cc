@@ -249,6 +249,7 @@ Status EtcdStore::Reconnect() {
   if (!s.ok()) return s;
   lease_ = id;
   fenced_ = false;
+  fence_reason_.clear();
   owned_.clear();
   return Status::Ok();
 }
@@ -257,7 +258,7 @@ Status EtcdStore::KeepAlive() {
   int64_t ttl = 0;
   Status s = client_->LeaseKeepAlive(lease_, &ttl);
   if (s.ok() && ttl <= 0) {
-    fenced_ = true;
+    Fence("etcd says the lease has expired");
     return Status::NotFound("the etcd lease of node " + opts_.node +
                             " expired: this node may no longer write");
   }
@@ -526,8 +527,17 @@ Status EtcdStore::RequireTxn(const char* what) const {
   return Status::Ok();
 }
 
+void EtcdStore::Fence(const std::string& why) {
+  if (!fenced_) fence_reason_ = why;
+  fenced_ = true;
+}
+
 Status EtcdStore::Begin() {
   if (in_txn_) return Status::Invalid("etcd store: a transaction is open");
+  // A fenced node could commit nothing: fail before a read waits on etcd.
+  if (fenced_)
+    return Status::Io("node " + opts_.node + " is fenced (" + fence_reason_ +
+                      "): nothing is acknowledged");
   in_txn_ = true;
   next_seq_at_begin_ = next_seq_;
   return Status::Ok();
@@ -764,7 +774,9 @@ Status EtcdStore::Explain(const std::set<std::string>& scopes) {
     const bool ours =
         owner && owner->value == opts_.node && owner->lease == lease_;
     if (owned_.count(scope) != 0 && !ours) {
-      fenced_ = true;
+      Fence(owner ? "node " + owner->value + " serves scope " + scope
+                  : "the owner key of scope " + scope +
+                        " is gone (the lease expired)");
       return Status::Io("scope " + scope + " is no longer served by node " +
                         opts_.node + " (" +
                         (owner ? "node " + owner->value + " serves it"
@@ -785,9 +797,8 @@ Status EtcdStore::Commit() {
   if (!s.ok()) return s;
   if (fenced_) {
     Rollback();
-    return Status::Io("node " + opts_.node +
-                      " is fenced (its etcd lease expired): nothing is "
-                      "acknowledged");
+    return Status::Io("node " + opts_.node + " is fenced (" + fence_reason_ +
+                      "): nothing is acknowledged");
   }
   std::vector<Op> ops;
   std::vector<Compare> first;

@@ -58,8 +58,16 @@ class EtcdStore final : public store::Backend {
   Status KeepAlive();
   // A new lease after the old one expired; scopes must be acquired again.
   Status Reconnect();
+  // Takes this node as fenced from now on (its lease is lost, as
+  // LeaseKeeper concluded): every Begin and Commit fails at once, naming
+  // `why`, until Reconnect().
+  void Fence(const std::string& why);
   bool fenced() const { return fenced_; }
+  // Why it is fenced ("" when it is not).
+  const std::string& fence_reason() const { return fence_reason_; }
   int64_t lease() const { return lease_; }
+  const std::string& node() const { return opts_.node; }
+  int64_t lease_ttl() const { return opts_.lease_ttl; }
   const std::string& prefix() const { return prefix_; }
   Client& client() { return *client_; }
 
@@ -157,6 +165,7 @@ class EtcdStore final : public store::Backend {
   std::string prefix_;
   std::string description_;
   int64_t lease_ = 0;
+  std::string fence_reason_;
   bool fenced_ = false;
   std::set<std::string> owned_;
   std::set<std::string> to_collect_;  // scopes with purged keys left
