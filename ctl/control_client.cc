@@ -258,6 +258,16 @@ Status ControlClient::GetStatus(DaemonStatus* out) {
   d.batches.rolled_back = res.batches.rolled_back;
   d.batches.requests = HistogramOf(res.batches.requests);
   d.batches.commit_usec = HistogramOf(res.batches.commit_usec);
+  d.cluster.enabled = res.cluster.enabled;
+  d.cluster.cluster = Text(res.cluster.cluster);
+  d.cluster.node = Text(res.cluster.node);
+  d.cluster.endpoints = Text(res.cluster.endpoints);
+  d.cluster.lease = res.cluster.lease;
+  d.cluster.lease_ttl = res.cluster.lease_ttl;
+  d.cluster.renewed_ms_ago = res.cluster.renewed_ms_ago;
+  d.cluster.fenced = res.cluster.fenced;
+  d.cluster.fence_reason = Text(res.cluster.fence_reason);
+  d.cluster.fenced_since = res.cluster.fenced_since;
   bool stat_ok = res.stat == CTL_OK;
   std::string message = d.message;
   clnt_freeres(clnt_, XdrProc(xdr_ctl_status_res),

@@ -47,6 +47,20 @@ struct StorageErrorNote {
   std::string message;
 };
 
+// CTL_STATUS's cluster node (field meanings: nfsdh_ctl.x, ctl_cluster).
+struct ClusterStatus {
+  bool enabled = false;
+  std::string cluster;
+  std::string node;
+  std::string endpoints;
+  int64_t lease = 0;
+  int64_t lease_ttl = 0;
+  int64_t renewed_ms_ago = 0;
+  bool fenced = false;
+  std::string fence_reason;
+  int64_t fenced_since = 0;
+};
+
 // CTL_STATUS (field meanings: nfsdh_ctl.x).
 struct DaemonStatus {
   std::string message;  // set when part of the status could not be read
@@ -78,6 +92,7 @@ struct DaemonStatus {
   std::string cld_pipe;
   ProtocolState cld_state = ProtocolState::kNotConfigured;
   BatchStats batches;
+  ClusterStatus cluster;
 };
 
 struct DumpPage {

@@ -149,6 +149,12 @@ int RunExport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
     DaemonStatus status;
     Status cs = ControlClient::Connect(defaults.ctl_socket, &client);
     if (cs.ok()) cs = client->GetStatus(&status);
+    if (cs.ok() && status.cluster.enabled) {
+      err << kProgram << ": nfsd-helper (pid " << status.pid
+          << ") keeps its records in etcd (cluster " << status.cluster.cluster
+          << "), and export reads a database file: give --db to export one\n";
+      return kExitError;
+    }
     if (cs.ok()) db = status.database;
   }
   std::unique_ptr<Store> st;

@@ -117,6 +117,13 @@ int RunImportNfsdcld(const ParsedArgs& parsed, std::ostream& out,
   DaemonStatus status;
   Status cs = ControlClient::Connect(defaults.ctl_socket, &client);
   if (cs.ok()) cs = client->GetStatus(&status);
+  if (cs.ok() && status.cluster.enabled && !parsed.has("--db")) {
+    err << kProgram << ": nfsd-helper (pid " << status.pid
+        << ") keeps its records in etcd (cluster " << status.cluster.cluster
+        << "), and import-nfsdcld writes only a database file: give --db "
+           "to write one; nothing imported\n";
+    return kExitError;
+  }
   if (cs.ok() && SameFile(db, status.database)) {
     err << kProgram << ": nfsd-helper (pid " << status.pid << ") serves "
         << nfsdfs::EscapeForLog(db)

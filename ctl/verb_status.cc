@@ -190,9 +190,28 @@ void Table(const DaemonStatus& d, const std::string& socket,
   out << "nfsd-helper " << d.version << ", pid " << d.pid << ", up since "
       << IsoTime(d.started) << "\n";
   KeyLine(out, "socket", nfsdfs::EscapeForLog(socket));
-  KeyLine(out, "database",
-          nfsdfs::EscapeForLog(d.database) + " (schema version " +
-              std::to_string(d.schema_version) + ")");
+  if (d.cluster.enabled) {
+    const ClusterStatus& c = d.cluster;
+    KeyLine(out, "records",
+            "etcd " + nfsdfs::EscapeForLog(c.endpoints) + ", cluster " +
+                c.cluster + ", node " + c.node);
+    char lease[64];
+    snprintf(lease, sizeof lease, "%llx",
+             static_cast<unsigned long long>(c.lease));
+    KeyLine(out, "lease",
+            std::string(lease) + ", " + std::to_string(c.lease_ttl) +
+                " s, renewed " + std::to_string(c.renewed_ms_ago / 1000) +
+                " s ago");
+    KeyLine(out, "fenced",
+            c.fenced ? "YES since " + IsoTime(c.fenced_since) + ": " +
+                           nfsdfs::EscapeForLog(c.fence_reason) +
+                           " (every upcall answered -EIO, no reclaim)"
+                     : std::string("no"));
+  } else {
+    KeyLine(out, "database",
+            nfsdfs::EscapeForLog(d.database) + " (schema version " +
+                std::to_string(d.schema_version) + ")");
+  }
   KeyLine(out, "nfsdfs", NfsdfsLine(d));
   KeyLine(out, "cld pipe", CldLine(d));
   const store::ScopeRow& s = d.scope;
@@ -317,6 +336,22 @@ Json StatusJson(const DaemonStatus& d, const std::string& socket) {
   j["scopes"] = d.scopes;
   j["scopes_truncated"] = d.scopes_truncated;
   j["idmap"] = IdmapJson(d.idmap);
+  if (d.cluster.enabled) {
+    const ClusterStatus& c = d.cluster;
+    Json cl;
+    cl["cluster"] = c.cluster;
+    cl["node"] = c.node;
+    cl["endpoints"] = c.endpoints;
+    cl["lease"] = c.lease;
+    cl["lease_ttl"] = c.lease_ttl;
+    cl["renewed_ms_ago"] = c.renewed_ms_ago;
+    cl["fenced"] = c.fenced;
+    cl["fence_reason"] = c.fenced ? Json(c.fence_reason) : Json(nullptr);
+    cl["fenced_since"] = c.fenced ? Json(c.fenced_since) : Json(nullptr);
+    j["cluster"] = cl;
+  } else {
+    j["cluster"] = nullptr;
+  }
   return j;
 }
 

@@ -11,10 +11,15 @@
 #include <cstring>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "daemon/callout/callout.h"
 #include "daemon/control/server.h"
+#include "daemon/etcd/client.h"
+#include "daemon/etcd/etcd_store.h"
+#include "daemon/etcd/lease_keeper.h"
 #include "daemon/migrate/nfsdcld_import.h"
 #include "daemon/store/pending_steps.h"
 #include "daemon/util/fs.h"
@@ -158,9 +163,13 @@ Status Daemon::CheckScopeChoice() const {
 }
 
 Status Daemon::OpenStore() {
-  Status s = store::Store::Open(opts_.db, store::Store::Mode::kReadWrite,
-                                &store_);
-  if (s.code() != Status::Code::kCorrupt) return s;
+  std::unique_ptr<store::Store> db;
+  Status s = store::Store::Open(opts_.db, store::Store::Mode::kReadWrite, &db);
+  if (s.code() != Status::Code::kCorrupt) {
+    sqlite_ = db.get();
+    store_ = std::move(db);
+    return s;
+  }
 
   // Fail closed: the records cannot be trusted, so nobody may reclaim. The
   // damaged file is kept for inspection, never overwritten. kCorrupt is only
@@ -196,7 +205,184 @@ Status Daemon::OpenStore() {
             "clients of the running server instance are refused until it "
             "restarts",
             aside.c_str());
-  return store::Store::Open(opts_.db, store::Store::Mode::kReadWrite, &store_);
+  s = store::Store::Open(opts_.db, store::Store::Mode::kReadWrite, &db);
+  sqlite_ = db.get();
+  store_ = std::move(db);
+  return s;
+}
+
+namespace {
+
+// The etcd client's options from nfsd-helper's.
+Status EtcdClientOptions(const Options& o, etcd::ClientOptions* out) {
+  std::string problem = SplitUrls(o.etcd_endpoints, &out->endpoints);
+  if (!problem.empty())
+    return Status::Invalid("etcd-endpoints '" + o.etcd_endpoints +
+                           "': " + problem);
+  if (o.etcd_cert.empty() != o.etcd_key.empty())
+    return Status::Invalid(
+        "etcd-cert and etcd-key go together: give both (a TLS client "
+        "certificate and its key) or neither");
+  if (o.etcd_user.empty() != o.etcd_password_file.empty())
+    return Status::Invalid(
+        "etcd-user and etcd-password-file go together: give both or neither");
+  const bool tls = !o.etcd_cacert.empty() || !o.etcd_cert.empty();
+  for (const std::string& e : out->endpoints) {
+    if (tls && e.rfind("https://", 0) != 0)
+      return Status::Invalid("etcd endpoint " + e +
+                             " is not https://, but TLS options are given: "
+                             "use https:// for every endpoint");
+  }
+  out->ca_file = o.etcd_cacert;
+  out->cert_file = o.etcd_cert;
+  out->key_file = o.etcd_key;
+  out->user = o.etcd_user;
+  if (!o.etcd_password_file.empty()) {
+    std::ifstream in(o.etcd_password_file);
+    std::string password;
+    if (!in || !std::getline(in, password))
+      return Status::Invalid("etcd-password-file " + o.etcd_password_file +
+                             ": cannot read a password from it");
+    out->password = password;
+  }
+  // A batch waits on etcd: keep each wait short (ETCD.md, Limits).
+  out->connect_timeout_ms = 1000;
+  out->request_timeout_ms = 2000;
+  return Status::Ok();
+}
+
+// This host's name up to its first dot: the default node name.
+std::string DefaultNodeName() {
+  char host[256] = "";
+  if (gethostname(host, sizeof host - 1) != 0) return "";
+  std::string name = host;
+  return name.substr(0, name.find('.'));
+}
+
+}  // namespace
+
+Status Daemon::OpenEtcd() {
+  etcd::ClientOptions co;
+  Status s = EtcdClientOptions(opts_, &co);
+  if (!s.ok()) return s;
+  etcd::StoreOptions so;
+  so.cluster = opts_.cluster;
+  so.node = opts_.node.empty() ? DefaultNodeName() : opts_.node;
+  if (!ValidScopeName(so.node))
+    return Status::Invalid("the host name '" + so.node +
+                           "' is no node name (" + kScopeNameRule +
+                           "): give one with --node");
+  if (!opts_.etcd_lease_ttl.empty())
+    ParseSeconds(opts_.etcd_lease_ttl, &so.lease_ttl);
+  std::unique_ptr<etcd::Client> client, keeper_client;
+  s = etcd::Client::Open(co, &client);
+  if (s.ok()) s = etcd::Client::Open(co, &keeper_client);
+  if (!s.ok()) return s;
+  std::unique_ptr<etcd::EtcdStore> st;
+  int64_t granted = etcd::LeaseKeeper::NowMs();
+  s = etcd::EtcdStore::Open(std::move(client), so, &st);
+  if (!s.ok())
+    return Status::Io("cannot join cluster " + so.cluster + " in etcd (" +
+                      opts_.etcd_endpoints + ") as node " + so.node + ": " +
+                      s.message());
+  // A dead owner's lease ends within its time to live (ETCD.md, Fencing);
+  // one still alive after twice ours is a live node, or a misconfigured
+  // one: refuse rather than wait for ever.
+  const int64_t give_up = MonotonicSeconds() + 2 * so.lease_ttl + 5;
+  bool told = false;
+  for (;;) {
+    s = st->Acquire(opts_.scope);
+    if (s.ok() || s.code() != Status::Code::kPermission) break;
+    if (MonotonicSeconds() >= give_up) {
+      return Status::Permission(
+          s.message() + "; its lease did not end within " +
+          std::to_string(2 * so.lease_ttl + 5) +
+          " s: stop nfsd-helper there (a clean stop hands the scope over "
+          "at once), then start this one");
+    }
+    if (!told) {
+      LOG_NOTICE("cluster: %s; waiting for its lease to end",
+                 s.message().c_str());
+      sd_notifyf(0, "STATUS=Waiting for scope %s: %s", opts_.scope.c_str(),
+                 s.message().c_str());
+      told = true;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    // Our own lease must outlive the wait.
+    const int64_t before = etcd::LeaseKeeper::NowMs();
+    if (st->KeepAlive().ok()) granted = before;
+  }
+  if (!s.ok()) return s;
+  LOG_NOTICE("cluster: node %s of cluster %s serves scope %s (etcd %s, lease "
+             "%llx, %lld s)",
+             so.node.c_str(), so.cluster.c_str(), opts_.scope.c_str(),
+             opts_.etcd_endpoints.c_str(),
+             static_cast<unsigned long long>(st->lease()),
+             static_cast<long long>(so.lease_ttl));
+  keeper_ = std::make_unique<etcd::LeaseKeeper>(std::move(keeper_client),
+                                                so.lease_ttl);
+  lease_granted_ms_ = granted;
+  etcd_ = st.get();
+  store_ = std::move(st);
+  return Status::Ok();
+}
+
+void Daemon::OnClusterTimer() {
+  const etcd::LeaseKeeper::State k = keeper_->Get();
+  if (!etcd_->fenced() && k.lost) etcd_->Fence(k.why);
+  if (!etcd_->fenced()) return;
+  if (fenced_since_ == 0) {
+    fenced_since_ = time(nullptr);
+    LOG_ERROR("cluster: node is fenced: %s. Every upcall is answered -EIO "
+              "and no client may reclaim until it rejoins",
+              etcd_->fence_reason().c_str());
+  }
+  const int64_t now = MonotonicSeconds();
+  if (now < rejoin_at_) return;
+  // A new lease, the scope taken again (unless another node has it now),
+  // and its row and counts read again: another node may have served it.
+  const int64_t before = etcd::LeaseKeeper::NowMs();
+  Status s = etcd_->Reconnect();
+  if (s.ok()) keeper_->Keep(etcd_->lease(), before);
+  if (s.ok()) s = etcd_->Acquire(opts_.scope);
+  if (s.ok()) s = tracker_->Load();
+  if (!s.ok()) {
+    // Reconnect cleared the fence; this node still may not write.
+    if (!etcd_->fenced()) etcd_->Fence(s.message());
+    rejoin_at_ = now + rejoin_delay_;
+    rejoin_delay_ = std::min(rejoin_delay_ * 2, 10);
+    if (s.message() != rejoin_failure_) {
+      LOG_WARNING("cluster: cannot rejoin yet: %s; trying again",
+                  s.ToString().c_str());
+      rejoin_failure_ = s.message();
+    }
+    return;
+  }
+  LOG_NOTICE("cluster: rejoined: node serves scope %s again (lease %llx), "
+             "fenced for %lld s",
+             opts_.scope.c_str(), static_cast<unsigned long long>(
+                                      etcd_->lease()),
+             static_cast<long long>(time(nullptr) - fenced_since_));
+  fenced_since_ = 0;
+  rejoin_delay_ = 1;
+  rejoin_failure_.clear();
+}
+
+control::ClusterInfo Daemon::Cluster() {
+  control::ClusterInfo c;
+  if (!etcd_) return c;
+  c.enabled = true;
+  c.cluster = opts_.cluster;
+  c.node = etcd_->node();
+  c.endpoints = opts_.etcd_endpoints;
+  c.lease = etcd_->lease();
+  c.lease_ttl = etcd_->lease_ttl();
+  const etcd::LeaseKeeper::State k = keeper_->Get();
+  c.renewed_ms_ago = etcd::LeaseKeeper::NowMs() - k.renewed_ms;
+  c.fenced = etcd_->fenced() || k.lost;
+  c.fence_reason = etcd_->fenced() ? etcd_->fence_reason() : k.why;
+  c.fenced_since = fenced_since_;
+  return c;
 }
 
 Status Daemon::Init() {
@@ -220,12 +406,18 @@ Status Daemon::Init() {
   if (s.ok()) s = EnsurePrivateDir(DirName(opts_.db));
   if (s.ok())
     s = store::ScopeLock::Acquire(opts_.db, opts_.scope, geteuid(), &lock_);
-  if (s.ok())
-    s = store::DatabaseLock::AcquireShared(opts_.db, geteuid(), &db_lock_);
-  if (s.ok()) s = OpenStore();
-  if (s.ok())
-    migrate::ImportAtFirstStart(store_.get(), opts_.scope, opts_.nfsdcld_db,
-                                opts_.nfsdcltrack_db, time(nullptr));
+  if (!opts_.etcd_endpoints.empty()) {
+    // Cluster mode: the records are in etcd; the directory of --db keeps
+    // this node's own files only (the scope lock, the pending steps).
+    if (s.ok()) s = OpenEtcd();
+  } else {
+    if (s.ok())
+      s = store::DatabaseLock::AcquireShared(opts_.db, geteuid(), &db_lock_);
+    if (s.ok()) s = OpenStore();
+    if (s.ok())
+      migrate::ImportAtFirstStart(store_.get(), opts_.scope, opts_.nfsdcld_db,
+                                  opts_.nfsdcltrack_db, time(nullptr));
+  }
   if (s.ok()) {
     tracker_ = std::make_unique<tracker::Tracker>(store_.get(), opts_.scope);
     s = tracker_->Load();
@@ -241,7 +433,7 @@ Status Daemon::Init() {
                   "when nfsd-helper runs with --ha-callout again",
                   static_cast<long long>(left));
   }
-  store_->SetBusyTimeout(kLoopBusyTimeoutMs);
+  if (sqlite_) sqlite_->SetBusyTimeout(kLoopBusyTimeoutMs);
   // Events go into the outbox whenever a callout is configured, even if
   // its runner cannot start: the next start runs them.
   tracker_->set_callouts(!opts_.ha_callout.empty(), [this](int64_t n) {
@@ -606,9 +798,26 @@ int Daemon::Run() {
   if (!ps.ok()) LOG_ERROR("%s", ps.ToString().c_str());
   if (!dropped.empty()) LOG_DEBUG("capabilities dropped: %s", dropped.c_str());
   if (idmap_) idmap_->StartWorkers();
+  if (etcd_) {
+    keeper_->Keep(etcd_->lease(), lease_granted_ms_);
+    cluster_timer_ = std::make_unique<loop::PeriodicTimer>(
+        *loop_, std::chrono::seconds(1), [this] { OnClusterTimer(); });
+  }
   if (on_serving_) on_serving_();
   loop_->Run();
   sd_notify(0, "STOPPING=1");
+  if (etcd_) {
+    // A clean stop hands the scope over at once: the next node need not
+    // wait for this one's lease to end.
+    keeper_->Stop();
+    Status rs = etcd_->fenced() ? Status::Ok() : etcd_->Release(opts_.scope);
+    if (rs.ok() && !etcd_->fenced())
+      LOG_NOTICE("cluster: scope %s released", opts_.scope.c_str());
+    else if (!rs.ok())
+      LOG_WARNING("cluster: cannot release scope %s (another node can take "
+                  "it once this node's lease ends): %s",
+                  opts_.scope.c_str(), rs.ToString().c_str());
+  }
   control_.reset();  // removes the socket: helper-ctl sees us gone
   if (idmap_) idmap_->LogSummary();
   for (const control::ChannelInfo& c : Channels()) {

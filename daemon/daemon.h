@@ -32,6 +32,11 @@
 #include "daemon/store/store.h"
 #include "daemon/tracker/tracker.h"
 
+namespace nfsdh::etcd {
+class EtcdStore;
+class LeaseKeeper;
+}  // namespace nfsdh::etcd
+
 
 namespace nfsdh {
 
@@ -86,6 +91,7 @@ class Daemon : public control::Host {
   idmap::IdmapStats Idmap() override {
     return idmap_ ? idmap_->Stats() : idmap::IdmapStats();
   }
+  control::ClusterInfo Cluster() override;
 
  private:
   struct ChannelState {
@@ -110,6 +116,13 @@ class Daemon : public control::Host {
   // initial network namespace (daemon/util/netns.h).
   Status CheckScopeChoice() const;
   Status OpenStore();
+  // Cluster mode (--etcd-endpoints): connects to etcd, registers this node
+  // and takes the scope, waiting for a dead owner's lease to end.
+  Status OpenEtcd();
+  // Every second in cluster mode: fences this node when its lease is lost,
+  // and rejoins (a new lease, the scope taken again, its row read again)
+  // once it can.
+  void OnClusterTimer();
   // Makes the four files' channels and opens those that are there (the
   // others are looked for every second).
   void StartChannels();
@@ -162,7 +175,20 @@ class Daemon : public control::Host {
   std::unique_ptr<store::ScopeLock> lock_;
   // Shared with every other helper of the database (store/scope_lock.h).
   std::unique_ptr<store::DatabaseLock> db_lock_;
-  std::unique_ptr<store::Store> store_;
+  // The records: the SQLite database, or etcd in cluster mode (then
+  // sqlite_ is null and etcd_ is store_).
+  std::unique_ptr<store::Backend> store_;
+  store::Store* sqlite_ = nullptr;
+  etcd::EtcdStore* etcd_ = nullptr;
+  // Cluster mode: the lease's own thread, started by Run() after the
+  // capabilities are dropped, and the timer of OnClusterTimer.
+  std::unique_ptr<etcd::LeaseKeeper> keeper_;
+  std::unique_ptr<loop::PeriodicTimer> cluster_timer_;
+  int64_t lease_granted_ms_ = 0;  // monotonic: when Init's lease was renewed
+  int64_t fenced_since_ = 0;      // wall clock; 0: not fenced
+  int64_t rejoin_at_ = 0;         // monotonic seconds
+  int rejoin_delay_ = 1;          // doubles to 10 s while failing
+  std::string rejoin_failure_;    // the last one logged
   // The served scope (its row and counts as of the last commit) and the
   // one way to change records; the runner handles each wake-up's batch.
   std::unique_ptr<tracker::Tracker> tracker_;

@@ -35,7 +35,10 @@ class ClientPages {
   static Status Open(const std::string& db, std::unique_ptr<ClientPages>* out);
   // Pages over `store`, a connection of its own.
   explicit ClientPages(std::unique_ptr<store::Backend> store)
-      : store_(std::move(store)) {}
+      : owned_(std::move(store)), store_(owned_.get()) {}
+  // Pages over the daemon's own store (cluster mode: etcd, whose reads
+  // take no lock), which must outlive this.
+  explicit ClientPages(store::Backend* store) : store_(store) {}
   ~ClientPages();
   ClientPages(const ClientPages&) = delete;
   ClientPages& operator=(const ClientPages&) = delete;
@@ -57,7 +60,8 @@ class ClientPages {
   Status ReadLocked(const std::string& scope, const std::string& after,
                     size_t max, size_t max_bytes, bool with_count, Page* out);
 
-  std::unique_ptr<store::Backend> store_;
+  std::unique_ptr<store::Backend> owned_;
+  store::Backend* store_;
 };
 
 }  // namespace nfsdh::control

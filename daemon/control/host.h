@@ -43,6 +43,21 @@ struct ChannelInfo {
   ChannelCounters counters;
 };
 
+// Cluster mode (daemon/store/ETCD.md): this node and its lease.
+struct ClusterInfo {
+  bool enabled = false;  // false: the SQLite database, nothing else is set
+  std::string cluster;
+  std::string node;
+  std::string endpoints;  // comma-separated
+  int64_t lease = 0;      // this node's etcd lease
+  int64_t lease_ttl = 0;  // seconds
+  // Milliseconds since the last renewal of the lease that succeeded.
+  int64_t renewed_ms_ago = 0;
+  bool fenced = false;     // this node may not write: it answers -EIO
+  std::string fence_reason;
+  int64_t fenced_since = 0;  // wall clock
+};
+
 // Facts that do not change while the daemon runs.
 struct DaemonInfo {
   std::string version;
@@ -81,6 +96,8 @@ class Host {
   virtual int64_t CalloutsPending() { return -1; }
   // The ID-mapping channels (enabled is false when they are not served).
   virtual idmap::IdmapStats Idmap() { return {}; }
+  // This node of the cluster (enabled is false outside cluster mode).
+  virtual ClusterInfo Cluster() { return {}; }
 };
 
 }  // namespace nfsdh::control

@@ -1,6 +1,7 @@
 // CTL_DUMP: one page of a scope's client records (client_pages.h), so that
 // a dump of any size costs the daemon one page of memory at a time, and a
 // reply always fits in the connection's socket buffer (server.h).
+#include <memory>
 #include <vector>
 
 #include "daemon/control/procedure.h"
@@ -39,7 +40,10 @@ void ServeDump(Context& ctx, SVCXPRT* xprt) {
     res.stat = CTL_ERR_INVALID;
     res.message = arena.Str("invalid scope name", CTL_MAX_TEXT);
   } else {
-    if (!ctx.pages) s = ClientPages::Open(ctx.host->Info().db, &ctx.pages);
+    if (!ctx.pages && ctx.host->Cluster().enabled)
+      ctx.pages = std::make_unique<ClientPages>(&ctx.host->Database());
+    else if (!ctx.pages)
+      s = ClientPages::Open(ctx.host->Info().db, &ctx.pages);
     if (s.ok())
       s = ctx.pages->Read(scope, after, max, kPageBytes, after.empty(), &page);
     if (!s.ok()) {

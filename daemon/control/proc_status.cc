@@ -58,8 +58,11 @@ void ServeStatus(Context& ctx, SVCXPRT* xprt) {
   res.pid = info.pid;
   res.started = info.started;
   res.now = time(nullptr);
-  res.database = arena.Str(info.db, CTL_MAX_PATH);
-  res.schema_version = store::kSchemaVersion;
+  const ClusterInfo cl = h.Cluster();
+  // Cluster mode: the records are in etcd, which has no schema version.
+  res.database =
+      arena.Str(cl.enabled ? "etcd " + cl.endpoints : info.db, CTL_MAX_PATH);
+  res.schema_version = cl.enabled ? 0 : store::kSchemaVersion;
   res.nfsdfs = arena.Str(info.nfsdfs, CTL_MAX_PATH);
   res.serving = h.Serving();
   FillScope(h.ServedScope(), &arena, &res.scope);
@@ -137,6 +140,16 @@ void ServeStatus(Context& ctx, SVCXPRT* xprt) {
   res.batches.rolled_back = batches.rolled_back;
   res.batches.requests = XdrHistogram(batches.requests, &request_buckets);
   res.batches.commit_usec = XdrHistogram(batches.commit_usec, &commit_buckets);
+  res.cluster.enabled = cl.enabled;
+  res.cluster.cluster = arena.Str(cl.cluster, CTL_MAX_SCOPE);
+  res.cluster.node = arena.Str(cl.node, CTL_MAX_SCOPE);
+  res.cluster.endpoints = arena.Str(cl.endpoints, CTL_MAX_TEXT);
+  res.cluster.lease = cl.lease;
+  res.cluster.lease_ttl = cl.lease_ttl;
+  res.cluster.renewed_ms_ago = cl.renewed_ms_ago;
+  res.cluster.fenced = cl.fenced;
+  res.cluster.fence_reason = arena.Str(cl.fence_reason, CTL_MAX_TEXT);
+  res.cluster.fenced_since = cl.fenced_since;
 
   svc_sendreply(xprt, ctl_proto::XdrProc(xdr_ctl_status_res),
                 reinterpret_cast<char*>(&res));
