@@ -55,6 +55,9 @@ echo "# vmtest: the guest mounts nothing from fstab" >/etc/fstab
 rm -rf /etc/exports.d
 rm -f /usr/sbin/policy-rc.d /var/lib/man-db/auto-update
 echo vmtest >/etc/hostname
+# The host's /tmp is the guest's too (the tree under test may be there): a
+# boot must not empty it (Debian's tmpfiles.d/tmp.conf says "D /tmp").
+echo "d /tmp 1777 root root -" >/etc/tmpfiles.d/tmp.conf
 # No silent fallback from the cld tracker to the usermode helper.
 rm -f /usr/sbin/nfsdcltrack /sbin/nfsdcltrack 2>/dev/null
 # The host's own enabled services (databases, timers, gettys) stay off:
