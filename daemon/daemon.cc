@@ -11,13 +11,13 @@
 #include <cstring>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "daemon/callout/callout.h"
 #include "daemon/control/server.h"
 #include "daemon/etcd/client.h"
+#include "daemon/etcd/client_options.h"
 #include "daemon/etcd/etcd_store.h"
 #include "daemon/etcd/lease_keeper.h"
 #include "daemon/migrate/nfsdcld_import.h"
@@ -215,40 +215,12 @@ namespace {
 
 // The etcd client's options from nfsd-helper's.
 Status EtcdClientOptions(const Options& o, etcd::ClientOptions* out) {
-  std::string problem = SplitUrls(o.etcd_endpoints, &out->endpoints);
-  if (!problem.empty())
-    return Status::Invalid("etcd-endpoints '" + o.etcd_endpoints +
-                           "': " + problem);
-  if (o.etcd_cert.empty() != o.etcd_key.empty())
-    return Status::Invalid(
-        "etcd-cert and etcd-key go together: give both (a TLS client "
-        "certificate and its key) or neither");
-  if (o.etcd_user.empty() != o.etcd_password_file.empty())
-    return Status::Invalid(
-        "etcd-user and etcd-password-file go together: give both or neither");
-  const bool tls = !o.etcd_cacert.empty() || !o.etcd_cert.empty();
-  for (const std::string& e : out->endpoints) {
-    if (tls && e.rfind("https://", 0) != 0)
-      return Status::Invalid("etcd endpoint " + e +
-                             " is not https://, but TLS options are given: "
-                             "use https:// for every endpoint");
-  }
-  out->ca_file = o.etcd_cacert;
-  out->cert_file = o.etcd_cert;
-  out->key_file = o.etcd_key;
-  out->user = o.etcd_user;
-  if (!o.etcd_password_file.empty()) {
-    std::ifstream in(o.etcd_password_file);
-    std::string password;
-    if (!in || !std::getline(in, password))
-      return Status::Invalid("etcd-password-file " + o.etcd_password_file +
-                             ": cannot read a password from it");
-    out->password = password;
-  }
-  // A batch waits on etcd: keep each wait short (ETCD.md, Limits).
+  Status s = etcd::ClientOptionsFrom(o, out);
+  // A batch waits on etcd on the event loop: keep each wait short
+  // (daemon/store/ETCD.md, Status).
   out->connect_timeout_ms = 1000;
   out->request_timeout_ms = 2000;
-  return Status::Ok();
+  return s;
 }
 
 // This host's name up to its first dot: the default node name.

@@ -207,6 +207,26 @@ EtcdStore::EtcdStore(std::unique_ptr<Client> client, StoreOptions opts)
 
 EtcdStore::~EtcdStore() = default;
 
+Status EtcdStore::OpenReader(std::unique_ptr<Client> client,
+                             const StoreOptions& opts,
+                             std::unique_ptr<EtcdStore>* out) {
+  if (!ValidScopeName(opts.cluster))
+    return Status::Invalid("cluster name '" + opts.cluster +
+                           "': " + kScopeNameRule);
+  StoreOptions o = opts;
+  o.node.clear();
+  std::unique_ptr<EtcdStore> st(new EtcdStore(std::move(client), o));
+  st->description_ = "etcd cluster " + o.cluster + " (read-only, endpoints";
+  for (const std::string& e : st->client_->endpoints())
+    st->description_ += " " + e;
+  st->description_ += ")";
+  st->read_only_ = true;
+  st->fenced_ = true;  // and so nothing could be committed either way
+  st->fence_reason_ = "opened to read only";
+  *out = std::move(st);
+  return Status::Ok();
+}
+
 Status EtcdStore::Open(std::unique_ptr<Client> client, const StoreOptions& opts,
                        std::unique_ptr<EtcdStore>* out) {
   if (!ValidScopeName(opts.cluster))
@@ -534,6 +554,8 @@ void EtcdStore::Fence(const std::string& why) {
 
 Status EtcdStore::Begin() {
   if (in_txn_) return Status::Invalid("etcd store: a transaction is open");
+  if (read_only_)
+    return Status::Permission(description_ + ": opened to read only");
   // A fenced node could commit nothing: fail before a read waits on etcd.
   if (fenced_)
     return Status::Io("node " + opts_.node + " is fenced (" + fence_reason_ +

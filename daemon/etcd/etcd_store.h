@@ -44,6 +44,12 @@ class EtcdStore final : public store::Backend {
   // lease). Names follow the scope name rules (common/scope_name.h).
   static Status Open(std::unique_ptr<Client> client, const StoreOptions& opts,
                      std::unique_ptr<EtcdStore>* out);
+  // A store that only reads the cluster's keys (`helper-ctl cluster`,
+  // dump and export of a cluster's records): no lease, no node key, and
+  // every Begin fails. opts.node and opts.lease_ttl are not used.
+  static Status OpenReader(std::unique_ptr<Client> client,
+                           const StoreOptions& opts,
+                           std::unique_ptr<EtcdStore>* out);
   ~EtcdStore() override;
   EtcdStore(const EtcdStore&) = delete;
   EtcdStore& operator=(const EtcdStore&) = delete;
@@ -167,6 +173,7 @@ class EtcdStore final : public store::Backend {
   int64_t lease_ = 0;
   std::string fence_reason_;
   bool fenced_ = false;
+  bool read_only_ = false;  // OpenReader
   std::set<std::string> owned_;
   std::set<std::string> to_collect_;  // scopes with purged keys left
 
