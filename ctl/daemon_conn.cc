@@ -28,6 +28,30 @@ int LoadCtlDefaults(const ParsedArgs& parsed, CtlDefaults* out,
     opts.config = *v;
     opts.given.config = true;
   }
+  // The etcd options (`helper-ctl cluster`): given on the command line
+  // they win over nfs.conf, as they do for the daemon.
+  struct EtcdOption {
+    const char* name;
+    std::string Options::*value;
+    bool GivenOptions::*given;
+  };
+  static const EtcdOption kEtcd[] = {
+      {"--etcd-endpoints", &Options::etcd_endpoints,
+       &GivenOptions::etcd_endpoints},
+      {"--cluster", &Options::cluster, &GivenOptions::cluster},
+      {"--etcd-cacert", &Options::etcd_cacert, &GivenOptions::etcd_cacert},
+      {"--etcd-cert", &Options::etcd_cert, &GivenOptions::etcd_cert},
+      {"--etcd-key", &Options::etcd_key, &GivenOptions::etcd_key},
+      {"--etcd-user", &Options::etcd_user, &GivenOptions::etcd_user},
+      {"--etcd-password-file", &Options::etcd_password_file,
+       &GivenOptions::etcd_password_file},
+  };
+  for (const EtcdOption& o : kEtcd) {
+    if (const std::string* v = given(o.name)) {
+      opts.*o.value = *v;
+      opts.given.*o.given = true;
+    }
+  }
   const Options before = opts;
   config::ConfigReport report;
   Status s = config::LoadHelperConfig(&opts, &report);
@@ -46,6 +70,7 @@ int LoadCtlDefaults(const ParsedArgs& parsed, CtlDefaults* out,
   out->db = opts.db;
   out->ctl_socket = opts.ctl_socket;
   out->nfsdfs = opts.nfsdfs;
+  out->options = opts;
   return kExitOk;
 }
 

@@ -9,6 +9,7 @@
 
 #include "ctl/args.h"
 #include "ctl/control_client.h"
+#include "daemon/options.h"
 #include "daemon/util/status.h"
 
 namespace nfsdh::ctl {
@@ -25,6 +26,10 @@ struct CtlDefaults {
   std::string db;
   std::string ctl_socket;
   std::string nfsdfs;  // key nfsdfs, else /proc/fs/nfsd
+  // Every option as the daemon would take it from nfs.conf, with the etcd
+  // options (--etcd-endpoints, --cluster, --etcd-cacert, --etcd-cert,
+  // --etcd-key, --etcd-user, --etcd-password-file) of the command line.
+  Options options;
 };
 // Fills *out from `parsed` and the configuration. A problem in the file is
 // reported on `err` as a warning and that key is not used; a --config FILE

@@ -6,6 +6,7 @@
 namespace nfsdh::ctl {
 
 const Verb* const kVerbs[] = {
+    &kClusterVerb,
     &kDumpVerb,
     &kEndGraceVerb,
     &kExportVerb,

@@ -54,6 +54,7 @@ struct Verb {
 };
 
 // One descriptor per verb_<name>.cc.
+extern const Verb kClusterVerb;
 extern const Verb kDumpVerb;
 extern const Verb kEndGraceVerb;
 extern const Verb kExportVerb;

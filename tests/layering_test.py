@@ -37,7 +37,7 @@ ALLOWED = {
     "daemon/migrate": ["common", "daemon/util", "daemon/store",
                        "daemon/recovery", "daemon/tracker", "nfsdfs-proto"],
     "daemon/loop": ["daemon/util"],
-    "daemon/etcd": ["common", "daemon/util", "daemon/store"],
+    "daemon/etcd": ["common", "daemon/util", "daemon/store", "daemon/options"],
     "daemon/channels": ["daemon/tracker", "daemon/store", "daemon/recovery",
                         "daemon/util", "daemon/stats.h", "daemon/loop",
                         "nfsdfs-proto"],
@@ -57,8 +57,8 @@ ALLOWED = {
     # parts (its loop, channels, batches, control procedures).
     "ctl": ["common", "control-proto", "nfsdfs-proto", "daemon/util",
             "daemon/recovery", "daemon/store", "daemon/tracker",
-            "daemon/migrate", "daemon/config",
-            "daemon/stats.h", "daemon/idmap/idmap_stats.h"],
+            "daemon/migrate", "daemon/config", "daemon/options",
+            "daemon/etcd", "daemon/stats.h", "daemon/idmap/idmap_stats.h"],
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -114,6 +114,21 @@ std::vector<std::string> EtcdCluster::endpoints() const {
   return out;
 }
 
+std::string EtcdCluster::endpoint_list() const {
+  std::string out;
+  for (const std::string& e : endpoints()) out += (out.empty() ? "" : ",") + e;
+  return out;
+}
+
+std::vector<std::string> HelperClusterArgs(const EtcdCluster& etcd,
+                                           const std::string& node,
+                                           int lease_ttl) {
+  return {"--etcd-endpoints", etcd.endpoint_list(),
+          "--cluster",        "test",
+          "--node",           node,
+          "--etcd-lease-ttl", std::to_string(lease_ttl)};
+}
+
 std::string EtcdCluster::InitialCluster() const {
   std::string out;
   for (const Member& m : members_) {

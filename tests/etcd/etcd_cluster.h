@@ -30,6 +30,8 @@ class EtcdCluster {
   // "http://127.0.0.1:PORT" of member i, or of all of them.
   std::string endpoint(int i) const;
   std::vector<std::string> endpoints() const;
+  // All of them as --etcd-endpoints takes them: comma separated.
+  std::string endpoint_list() const;
   const std::string& dir() const { return dir_; }
 
   void Kill(int i);    // SIGKILL, and reaped
@@ -61,6 +63,12 @@ class EtcdCluster {
   std::string token_;
   std::vector<Member> members_;
 };
+
+// The options that make an nfsd-helper (or helper-ctl cluster) a node
+// `node` of cluster "test" on `etcd`, with a lease of `lease_ttl` seconds.
+std::vector<std::string> HelperClusterArgs(const EtcdCluster& etcd,
+                                           const std::string& node,
+                                           int lease_ttl);
 
 // One HTTP POST to an etcd member's JSON gateway with curl(1)-free code:
 // the body of the answer, or "" if it did not answer within `timeout_ms`.

@@ -33,16 +33,9 @@ using scenario::TempDir;
 // shortest lease etcd grants (1.5 election timeouts, 750 ms here).
 constexpr int kTtl = 2;
 
-std::string Joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const std::string& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 std::vector<std::string> ClusterArgs(const EtcdCluster& etcd,
                                      const std::string& node) {
-  return {"--etcd-endpoints", Joined(etcd.endpoints()), "--cluster", "test",
-          "--node",           node, "--etcd-lease-ttl", std::to_string(kTtl)};
+  return HelperClusterArgs(etcd, node, kTtl);
 }
 
 // One node: its own simulated nfsd, control socket and state directory.
