@@ -12,7 +12,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <sstream>
 #include <thread>
 
 namespace nfsdh::etcdtest {
@@ -21,20 +25,58 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// A port nobody listens on now (the kernel's choice for port 0). Another
-// process could take it before etcd binds it; etcd then fails to start and
-// the test says so.
+// The first port the kernel takes for outgoing connections
+// (net.ipv4.ip_local_port_range).
+int EphemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 0, hi = 0;
+  if (in >> lo >> hi && lo > 0) return lo;
+  return 32768;
+}
+
+// A port free on loopback now, below the ephemeral range: a port the
+// kernel hands out for bind(0) may also be given to any outgoing
+// connection (the members' to each other, say) before the member that is
+// to listen on it starts, or while it is down for a restart; one below the
+// range is never. Never the same port twice in this process.
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(fd);
-  return ntohs(a.sin_port);
+  static std::set<int> given;
+  static std::mt19937 rng(std::random_device{}() ^
+                          static_cast<unsigned>(getpid()));
+  const int hi = EphemeralLow() - 1;
+  const int lo = hi > 12000 ? 10000 : 1024;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = std::uniform_int_distribution<int>(lo, hi)(rng);
+    if (given.count(port) != 0) continue;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (free) {
+      given.insert(port);
+      return port;
+    }
+  }
+  FAIL("no free port below " << hi + 1 << " on 127.0.0.1");
+  return -1;
+}
+
+// The last `n` lines of a file (the directory goes with the cluster, so a
+// failure shows them).
+std::string Tail(const std::string& path, size_t n) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+    if (lines.size() > n) lines.erase(lines.begin());
+  }
+  std::ostringstream out;
+  for (const std::string& l : lines) out << l << "\n";
+  return out.str();
 }
 
 size_t Append(char* data, size_t size, size_t n, void* user) {
@@ -83,9 +125,12 @@ EtcdCluster::EtcdCluster(int members) {
   const auto deadline = Clock::now() + std::chrono::seconds(30);
   for (int i = 0; i < members; ++i) {
     while (!Healthy(i, 1000)) {
-      INFO("etcd member " << i << " did not become healthy in 30 s; its log: "
-                          << dir_ << "/" << members_[i].name << ".log");
-      REQUIRE(Clock::now() < deadline);
+      if (Clock::now() >= deadline) {
+        const std::string log = dir_ + "/" + members_[i].name + ".log";
+        FAIL("etcd member " << i << " did not become healthy in 30 s; the "
+                            << "end of its log " << log << ":\n"
+                            << Tail(log, 20));
+      }
       std::this_thread::sleep_for(milliseconds(100));
     }
   }
@@ -216,8 +261,12 @@ void EtcdCluster::Restart(int i, bool wait_healthy) {
   if (!wait_healthy) return;
   const auto deadline = Clock::now() + std::chrono::seconds(30);
   while (!Healthy(i, 1000)) {
-    INFO("restarted etcd member " << i << " is not healthy after 30 s");
-    REQUIRE(Clock::now() < deadline);
+    if (Clock::now() >= deadline) {
+      const std::string log = dir_ + "/" + members_[i].name + ".log";
+      FAIL("restarted etcd member " << i << " is not healthy after 30 s; "
+                                    << "the end of its log " << log << ":\n"
+                                    << Tail(log, 20));
+    }
     std::this_thread::sleep_for(milliseconds(100));
   }
 }
