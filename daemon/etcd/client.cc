@@ -145,10 +145,11 @@ bool ParseRange(const json& j, RangeResult* out) {
 }
 
 json RangeRequest(const std::string& key, const std::string& range_end,
-                  int64_t limit) {
+                  int64_t limit, int64_t revision = 0) {
   json r = {{"key", Base64(key)}};
   if (!range_end.empty()) r["range_end"] = Base64(range_end);
   if (limit > 0) r["limit"] = std::to_string(limit);
+  if (revision > 0) r["revision"] = std::to_string(revision);
   return r;
 }
 
@@ -484,7 +485,8 @@ Status Client::Call(const std::string& path, const std::string& body,
 Status Client::Range(const std::string& key, const std::string& range_end,
                      int64_t limit, RangeResult* out) {
   std::string response;
-  Status s = Call("/v3/kv/range", RangeRequest(key, range_end, limit).dump(),
+  Status s = Call("/v3/kv/range",
+                  RangeRequest(key, range_end, limit, read_revision_).dump(),
                   &response);
   if (!s.ok()) return s;
   json j = json::parse(response, nullptr, false);

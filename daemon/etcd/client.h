@@ -168,6 +168,10 @@ class Client {
   Status StatusOf(const std::string& endpoint, EndpointStatus* out);
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }
+  // From now on Range and Get read the store as it was at `revision` (0:
+  // as it is), so that a series of reads sees one snapshot. etcd answers
+  // an error once that revision has been compacted.
+  void SetReadRevision(int64_t revision) { read_revision_ = revision; }
   // The endpoint the next request goes to first.
   const std::string& current_endpoint() const { return endpoints_[current_]; }
 
@@ -186,6 +190,7 @@ class Client {
 
   ClientOptions opts_;
   std::vector<std::string> endpoints_;
+  int64_t read_revision_ = 0;
   size_t current_ = 0;
   std::string token_;
   std::unique_ptr<Curl> curl_;

@@ -413,6 +413,23 @@ Status EtcdStore::ListScopes(std::vector<store::ScopeRow>* out) {
   return Status::Ok();
 }
 
+Status EtcdStore::BeginRead() {
+  if (in_txn_ || pinned_) return Status::Ok();
+  std::optional<KeyValue> kv;
+  int64_t revision = 0;
+  Status s = client_->Get(prefix_, &kv, &revision);
+  if (!s.ok()) return s;
+  client_->SetReadRevision(revision);
+  pinned_ = true;
+  return Status::Ok();
+}
+
+void EtcdStore::EndRead() {
+  if (!pinned_) return;
+  client_->SetReadRevision(0);
+  pinned_ = false;
+}
+
 Status EtcdStore::Scan(const std::string& scope, const std::string& start,
                        const std::function<bool(const store::ClientRow&)>& fn) {
   ScopeView fresh;
@@ -554,6 +571,8 @@ void EtcdStore::Fence(const std::string& why) {
 
 Status EtcdStore::Begin() {
   if (in_txn_) return Status::Invalid("etcd store: a transaction is open");
+  if (pinned_)
+    return Status::Invalid("etcd store: a read snapshot is open (EndRead)");
   if (read_only_)
     return Status::Permission(description_ + ": opened to read only");
   // A fenced node could commit nothing: fail before a read waits on etcd.

@@ -94,8 +94,10 @@ class EtcdStore final : public store::Backend {
       const std::function<bool(const store::ClientRow&)>& fn) override;
   Status GetClient(const std::string& scope, const std::string& id,
                    std::optional<store::ClientRow>* out) override;
-  Status BeginRead() override { return Status::Ok(); }
-  void EndRead() override {}
+  // Every read until EndRead() sees etcd as it was at BeginRead() (outside
+  // a transaction; inside one, reads are those of the transaction).
+  Status BeginRead() override;
+  void EndRead() override;
   Status Begin() override;
   Status Commit() override;
   void Rollback() override;
@@ -174,6 +176,7 @@ class EtcdStore final : public store::Backend {
   std::string fence_reason_;
   bool fenced_ = false;
   bool read_only_ = false;  // OpenReader
+  bool pinned_ = false;     // between BeginRead and EndRead
   std::set<std::string> owned_;
   std::set<std::string> to_collect_;  // scopes with purged keys left
 

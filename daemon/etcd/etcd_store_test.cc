@@ -186,5 +186,39 @@ TEST_CASE("etcd store: of nodes racing to take one scope, exactly one wins",
   }
 }
 
+TEST_CASE("etcd store: reads between BeginRead and EndRead see one snapshot",
+          "[etcd][store]") {
+  EtcdCluster cluster;
+  auto writer = OpenStore(cluster, "snap", "w");
+  auto reader = OpenStore(cluster, "snap", "r");
+  REQUIRE(writer->Acquire("s").ok());
+  store::ScopeRow row;
+  row.name = "s";
+  row.max_instance = 1;
+  REQUIRE(writer->Begin().ok());
+  REQUIRE(writer->PutScope(row).ok());
+  REQUIRE(writer->UpsertClient(Rec("s", "a", 1)).ok());
+  REQUIRE(writer->Commit().ok());
+
+  REQUIRE(reader->BeginRead().ok());
+  int64_t n = 0;
+  REQUIRE(reader->CountClients("s", &n).ok());
+  CHECK(n == 1);
+  // Another node writes meanwhile: the open snapshot does not see it.
+  REQUIRE(writer->Begin().ok());
+  REQUIRE(writer->UpsertClient(Rec("s", "b", 1)).ok());
+  REQUIRE(writer->Commit().ok());
+  REQUIRE(reader->CountClients("s", &n).ok());
+  CHECK(n == 1);
+  std::optional<store::ClientRow> b;
+  REQUIRE(reader->GetClient("s", "b", &b).ok());
+  CHECK(!b);
+  // No transaction while a snapshot is open.
+  CHECK(reader->Begin().code() == Status::Code::kInvalid);
+  reader->EndRead();
+  REQUIRE(reader->CountClients("s", &n).ok());
+  CHECK(n == 2);
+}
+
 }  // namespace
 }  // namespace nfsdh::etcd
