@@ -22,10 +22,10 @@
 #include "ctl/args.h"
 #include "ctl/daemon_conn.h"
 #include "ctl/dispatch.h"
+#include "ctl/etcd_access.h"
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
 #include "daemon/etcd/client.h"
-#include "daemon/etcd/client_options.h"
 #include "daemon/etcd/etcd_store.h"
 
 namespace nfsdh::ctl {
@@ -248,13 +248,7 @@ Json ClusterJson(const ClusterView& v) {
 }
 
 constexpr OptionSpec kClusterOptions[] = {
-    {"--etcd-endpoints", "URLS"},
-    {"--cluster", "NAME"},
-    {"--etcd-cacert", "FILE"},
-    {"--etcd-cert", "FILE"},
-    {"--etcd-key", "FILE"},
-    {"--etcd-user", "NAME"},
-    {"--etcd-password-file", "FILE"},
+    NFSDH_CTL_ETCD_OPTIONS,
     kConfigOption,
     {"--json", nullptr},
 };
@@ -269,39 +263,23 @@ int RunCluster(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
                       "no etcd endpoints: give --etcd-endpoints URL,... or "
                       "set etcd-endpoints in [nfsd-helper] of nfs.conf",
                       err);
-  etcd::ClientOptions co;
-  Status s = etcd::ClientOptionsFrom(o, &co);
-  if (!s.ok()) return UsageError(kClusterVerb, s.message(), err);
-  co.connect_timeout_ms = 1000;
-  co.request_timeout_ms = 3000;
-  // Reads may be sent again: when the endpoint asked first hangs (its
-  // requests time out), ask the next one first, and so on.
+  std::vector<std::string> endpoints;
+  {
+    // The options are checked before anything is asked of etcd.
+    std::unique_ptr<etcd::EtcdStore> first;
+    Status s = OpenEtcdReader(o, 0, &first);
+    if (!s.ok()) return UsageError(kClusterVerb, s.message(), err);
+    endpoints = first->client().endpoints();
+  }
   ClusterView view;
-  std::string why;
-  const std::vector<std::string> all = co.endpoints;
-  for (size_t first = 0; first < all.size(); ++first) {
-    etcd::ClientOptions rotated = co;
-    rotated.endpoints.assign(all.begin() + first, all.end());
-    rotated.endpoints.insert(rotated.endpoints.end(), all.begin(),
-                             all.begin() + first);
-    std::unique_ptr<etcd::Client> client;
-    s = etcd::Client::Open(rotated, &client);
-    if (!s.ok()) return UsageError(kClusterVerb, s.message(), err);
-    etcd::StoreOptions so;
-    so.cluster = o.cluster;
-    std::unique_ptr<etcd::EtcdStore> st;
-    s = etcd::EtcdStore::OpenReader(std::move(client), so, &st);
-    if (!s.ok()) return UsageError(kClusterVerb, s.message(), err);
+  Status s = ReadEtcd(o, [&](etcd::EtcdStore& st) {
     view = ClusterView();
     view.cluster = o.cluster;
-    view.endpoints = all;
-    s = ReadCluster(*st, &view);
-    if (s.ok()) break;
-    why += (why.empty() ? "" : "; ") + s.message();
-  }
+    view.endpoints = endpoints;
+    return ReadCluster(st, &view);
+  });
   if (!s.ok()) {
-    err << kProgram << ": cannot read cluster " << o.cluster << " from etcd ("
-        << o.etcd_endpoints << "): " << why << "\n";
+    err << kProgram << ": " << s.message() << "\n";
     return kExitError;
   }
   if (view.nodes.empty() && view.scopes.empty())
@@ -327,17 +305,7 @@ const Verb kClusterVerb = {
     "[--etcd-endpoints URLS] [--cluster NAME] [--etcd-cacert FILE] "
     "[--etcd-cert FILE] [--etcd-key FILE] [--etcd-user NAME] "
     "[--etcd-password-file FILE] [--config FILE] [--json]",
-    "  --etcd-endpoints URLS  etcd's client URLs, comma-separated (default:\n"
-    "                         the etcd-endpoints key of nfs.conf)\n"
-    "  --cluster NAME         the cluster (default: the cluster key of\n"
-    "                         nfs.conf, else \"default\")\n"
-    "  --etcd-cacert FILE     the CA of etcd's TLS certificates\n"
-    "  --etcd-cert FILE       a TLS client certificate (with --etcd-key)\n"
-    "  --etcd-key FILE        the private key of --etcd-cert\n"
-    "  --etcd-user NAME       an etcd user (with --etcd-password-file)\n"
-    "  --etcd-password-file FILE\n"
-    "                         the file whose first line is its password\n"
-    "                         (default of each: the key of nfs.conf)\n"
+    NFSDH_CTL_ETCD_OPTIONS_HELP
     "  --config FILE          nfs.conf file for the defaults (default\n"
     "                         /etc/nfs.conf)\n"
     "  --json                 write one JSON document instead of tables\n"

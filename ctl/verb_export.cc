@@ -5,8 +5,10 @@
 // It reads the database itself, read-only, in one read transaction: the file
 // is one snapshot of the scope, and, the database being in WAL mode, reading
 // it neither blocks nor waits for a running nfsd-helper. Without --db it
-// reads the database the running daemon serves (asked over the control
-// socket), else the default one. Records are written as they are read, so a
+// reads the records the running daemon serves (asked over the control
+// socket), else the default database. In cluster mode it reads etcd itself,
+// read-only, at one revision (etcd::EtcdStore::BeginRead), so that a scope
+// is moved out of etcd with no daemon running. Records are written as they are read, so a
 // large scope costs no memory. --output FILE is written to a temporary file
 // that is synced and renamed into place: FILE is whole or absent. It is
 // created 0600, like the database.
@@ -25,6 +27,7 @@
 #include "ctl/control_client.h"
 #include "ctl/daemon_conn.h"
 #include "ctl/dispatch.h"
+#include "ctl/etcd_access.h"
 #include "ctl/export_format.h"
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
@@ -39,8 +42,9 @@ using store::ClientRow;
 using store::Store;
 
 // Writes the scope to `out`; sets *count.
-Status WriteExport(Store& st, const std::string& scope, std::ostream& out,
-                   int64_t* count, bool* no_scope) {
+Status WriteExport(store::Backend& st, const std::string& scope,
+                   const char* source, std::ostream& out, int64_t* count,
+                   bool* no_scope) {
   Status s = st.BeginRead();
   if (!s.ok()) return s;
   std::optional<store::ScopeRow> row;
@@ -50,7 +54,7 @@ Status WriteExport(Store& st, const std::string& scope, std::ostream& out,
     ExportHeader h;
     h.scope = scope;
     h.exported = time(nullptr);
-    h.source = "database";
+    h.source = source;
     out << ExportHeaderLine(h);
     int64_t n = 0;
     s = st.ForEachClient(scope, [&](const ClientRow& c) {
@@ -128,6 +132,7 @@ constexpr OptionSpec kExportOptions[] = {
     kCtlSocketOption,
     kConfigOption,
     {"--json", nullptr},
+    NFSDH_CTL_ETCD_OPTIONS,
 };
 
 int RunExport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
@@ -142,33 +147,54 @@ int RunExport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
   int rc = LoadCtlDefaults(parsed, &defaults, err);
   if (rc != kExitOk) return rc;
 
+  // The records are in etcd when --db is not given and the running daemon
+  // keeps them there, or (no daemon answers, or --etcd-endpoints) the etcd
+  // options say so; else in a database file.
   std::string db = defaults.db;
+  Options& o = defaults.options;
+  bool from_etcd = false;
   if (!parsed.has("--db")) {
-    // The database the running daemon serves, if one answers.
     std::unique_ptr<ControlClient> client;
     DaemonStatus status;
     Status cs = ControlClient::Connect(defaults.ctl_socket, &client);
     if (cs.ok()) cs = client->GetStatus(&status);
-    if (cs.ok() && status.cluster.enabled) {
-      err << kProgram << ": nfsd-helper (pid " << status.pid
-          << ") keeps its records in etcd (cluster " << status.cluster.cluster
-          << "), and export reads a database file: give --db to export one\n";
+    if (cs.ok() && status.cluster.enabled && o.etcd_endpoints.empty()) {
+      o.etcd_endpoints = status.cluster.endpoints;
+      o.cluster = status.cluster.cluster;
+    }
+    // A running daemon says where its records are, unless the command
+    // line names an etcd.
+    from_etcd = cs.ok() && !parsed.has("--etcd-endpoints")
+                    ? status.cluster.enabled
+                    : !o.etcd_endpoints.empty();
+    if (cs.ok() && !status.cluster.enabled) db = status.database;
+  }
+  std::unique_ptr<store::Backend> st;
+  std::string shown;  // where the records are, for messages
+  Status s;
+  if (from_etcd) {
+    std::unique_ptr<etcd::EtcdStore> es;
+    s = OpenEtcdReader(o, 0, &es);
+    if (!s.ok()) return UsageError(kExportVerb, s.message(), err);
+    shown = "etcd cluster " + o.cluster + " (" + o.etcd_endpoints + ")";
+    st = std::move(es);
+  } else {
+    std::unique_ptr<Store> file;
+    s = Store::Open(db, Store::Mode::kReadOnly, &file);
+    if (!s.ok()) {
+      err << kProgram << ": cannot read the database "
+          << nfsdfs::EscapeForLog(db) << ": " << s.ToString() << "\n";
       return kExitError;
     }
-    if (cs.ok()) db = status.database;
+    shown = nfsdfs::EscapeForLog(db);
+    st = std::move(file);
   }
-  std::unique_ptr<Store> st;
-  Status s = Store::Open(db, Store::Mode::kReadOnly, &st);
-  if (!s.ok()) {
-    err << kProgram << ": cannot read the database " << nfsdfs::EscapeForLog(db)
-        << ": " << s.ToString() << "\n";
-    return kExitError;
-  }
+  const char* source = from_etcd ? "etcd" : "database";
 
   int64_t count = 0;
   bool no_scope = false;
   if (output == "-") {
-    s = WriteExport(*st, scope, out, &count, &no_scope);
+    s = WriteExport(*st, scope, source, out, &count, &no_scope);
   } else {
     const std::string tmp = output + ".tmp";
     int fd = CreatePrivate(tmp);
@@ -179,7 +205,7 @@ int RunExport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
     }
     FdBuf buf(fd);
     std::ostream file(&buf);
-    s = WriteExport(*st, scope, file, &count, &no_scope);
+    s = WriteExport(*st, scope, source, file, &count, &no_scope);
     file.flush();
     if (s.ok() && !no_scope && (!file || buf.error() != 0))
       s = Status::FromErrno("write " + tmp, buf.error() ? buf.error() : EIO);
@@ -194,7 +220,7 @@ int RunExport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
   }
   if (no_scope) {
     err << kProgram << ": no scope '" << nfsdfs::EscapeForLog(scope)
-        << "' in the database " << nfsdfs::EscapeForLog(db) << "\n";
+        << "' in " << (from_etcd ? "" : "the database ") << shown << "\n";
     return kExitError;
   }
   if (!s.ok()) {
@@ -205,7 +231,9 @@ int RunExport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
   if (parsed.has("--json")) {
     Json j;
     j["scope"] = scope;
-    j["database"] = db;
+    j["source"] = source;
+    j["database"] = from_etcd ? Json(nullptr) : Json(db);
+    j["cluster"] = from_etcd ? Json(o.cluster) : Json(nullptr);
     j["output"] = output;
     j["format"] = kExportFormatName;
     j["version"] = kExportFormatVersion;
@@ -213,7 +241,7 @@ int RunExport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
     out << DumpJson(j, 2) << "\n";
   } else {
     out << "exported " << count << " client record(s) of scope "
-        << nfsdfs::EscapeForLog(scope) << " from " << nfsdfs::EscapeForLog(db)
+        << nfsdfs::EscapeForLog(scope) << " from " << shown
         << " to " << nfsdfs::EscapeForLog(output) << "\n";
   }
   return FinishOutput(out, err, " (the export was written)");
@@ -225,23 +253,28 @@ const Verb kExportVerb = {
     "export",
     "write a scope's client records to a file, for import on another server",
     "--scope NAME [--output FILE] [--db PATH] [--ctl-socket PATH] "
-    "[--config FILE] [--json]",
+    "[--config FILE] [--json] [--etcd-endpoints URLS] [--cluster NAME] "
+    "[--etcd-cacert FILE] [--etcd-cert FILE] [--etcd-key FILE] "
+    "[--etcd-user NAME] [--etcd-password-file FILE]",
     "  --scope NAME       the scope to export (required)\n"
     "  --output FILE      write the records to FILE (atomically: it is\n"
     "                     whole or absent; mode 0600); default: the\n"
     "                     standard output\n"
-    "  --db PATH          the database to read (default: the one the\n"
-    "                     running nfsd-helper serves, else the db key of\n"
-    "                     nfs.conf, else "
+    "  --db PATH          the database to read (default: the records the\n"
+    "                     running nfsd-helper serves, in its database or\n"
+    "                     in etcd; else etcd if etcd-endpoints is set;\n"
+    "                     else the db key of nfs.conf, else "
     "/var/lib/nfs/nfsd-helper/state.sqlite)\n"
     "  --ctl-socket PATH  nfsd-helper's control socket\n"
     "                     (default /run/nfsd-helper/ctl.sock)\n"
     "  --config FILE      nfs.conf file for the defaults (default\n"
     "                     /etc/nfs.conf)\n"
     "  --json             describe the file written as JSON (needs --output)\n"
+    NFSDH_CTL_ETCD_OPTIONS_HELP
     "\n"
     "The file is JSON lines, format \"nfsd-helper-clients\" version 1, one\n"
-    "snapshot of the scope (helper-ctl(8), EXPORT FORMAT).\n",
+    "snapshot of the scope (helper-ctl(8), EXPORT FORMAT). From etcd it\n"
+    "reads the scope at one revision, with no running nfsd-helper needed.\n",
     {kExportOptions},
     RunExport,
 };

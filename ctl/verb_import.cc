@@ -9,9 +9,11 @@
 // any problem, or a refusal, imports nothing: the records go into the
 // database in one transaction.
 //
-// When nfsd-helper runs on the same database, the import goes through it
-// (CTL_IMPORT, records in pages), so that its view of the scope it serves
-// stays right; otherwise helper-ctl writes the database itself
+// When nfsd-helper runs on the same database (or serves the scope from
+// etcd), the import goes through it (CTL_IMPORT, records in pages), so that
+// its view of the scope it serves stays right; in cluster mode with no
+// daemon serving the scope, helper-ctl writes etcd itself as the scope's
+// owner for the while (ctl/etcd_access.h); otherwise it writes the database itself
 // (through a tracker::Transaction, as the daemon would; synchronous=FULL). Either way the file is streamed;
 // only the daemon stages the records in memory until the commit.
 #include <sys/stat.h>
@@ -19,6 +21,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 
@@ -27,6 +30,7 @@
 #include "ctl/control_client.h"
 #include "ctl/daemon_conn.h"
 #include "ctl/dispatch.h"
+#include "ctl/etcd_access.h"
 #include "ctl/export_format.h"
 #include "ctl/json_util.h"
 #include "ctl/verbs.h"
@@ -68,19 +72,13 @@ std::string FileError(const std::string& file, const Status& s) {
   return nfsdfs::EscapeForLog(file) + ": " + s.message() + "; nothing imported";
 }
 
-bool ViaDatabase(const std::string& db, const std::string& scope,
-                 const std::string& file, ExportReader& reader, Summary* sum,
-                 Failure* fail) {
-  sum->via = "database";
-  sum->db = db;
-  std::unique_ptr<store::Store> st;
-  Status s = store::Store::Open(db, store::Store::Mode::kReadWrite, &st);
-  if (!s.ok()) {
-    fail->message = "cannot open the database " + nfsdfs::EscapeForLog(db) +
-                    ": " + s.ToString();
-    return false;
-  }
-  tracker::Tracker records(st.get(), scope);
+// Imports into `st` in one tracker transaction; `check` (if set) is asked
+// before the commit.
+bool IntoStore(store::Backend* st, const std::string& scope,
+               const std::string& file, ExportReader& reader,
+               const std::function<Status()>& check, Summary* sum,
+               Failure* fail) {
+  tracker::Tracker records(st, scope);
   tracker::Transaction t(&records, time(nullptr));
   tracker::Transaction::ImportTarget target;
   if (!t.PlanImport(scope, &target)) {
@@ -97,7 +95,7 @@ bool ViaDatabase(const std::string& db, const std::string& scope,
   for (;;) {
     store::ClientRow c;
     bool end = false;
-    s = reader.Next(&c, &end);
+    Status s = reader.Next(&c, &end);
     if (!s.ok()) {
       fail->message = FileError(file, s);
       return false;
@@ -112,7 +110,8 @@ bool ViaDatabase(const std::string& db, const std::string& scope,
     }
     ++(inserted ? sum->imported : sum->kept);
   }
-  s = t.Commit();
+  Status s = check ? check() : Status::Ok();
+  if (s.ok()) s = t.Commit();
   if (!s.ok()) {
     fail->message = "import failed: " + s.ToString() + "; nothing imported";
     return false;
@@ -120,6 +119,51 @@ bool ViaDatabase(const std::string& db, const std::string& scope,
   sum->fresh = target.plan.verdict == recovery::ImportVerdict::kFresh;
   sum->stamp = target.plan.stamp;
   return true;
+}
+
+bool ViaDatabase(const std::string& db, const std::string& scope,
+                 const std::string& file, ExportReader& reader, Summary* sum,
+                 Failure* fail) {
+  sum->via = "database";
+  sum->db = db;
+  std::unique_ptr<store::Store> st;
+  Status s = store::Store::Open(db, store::Store::Mode::kReadWrite, &st);
+  if (!s.ok()) {
+    fail->message = "cannot open the database " + nfsdfs::EscapeForLog(db) +
+                    ": " + s.ToString();
+    return false;
+  }
+  return IntoStore(st.get(), scope, file, reader, nullptr, sum, fail);
+}
+
+// Into etcd, helper-ctl owning the scope meanwhile (ctl/etcd_access.h): a
+// scope another node serves is refused, naming it. The commit is etcd
+// transactions of at most EtcdStore::kMaxOpsPerTxn operations, the scope's
+// own key in the first, each conditional on the ownership (ETCD.md, Order
+// of a batch's transactions). A failure part way leaves the records of the
+// transactions before it: clients without their record would only be
+// refused a reclaim, never allowed one wrongly, and the same import run
+// again keeps those and adds the rest.
+bool ViaEtcd(const Options& o, const std::string& scope,
+             const std::string& file, ExportReader& reader, Summary* sum,
+             Failure* fail) {
+  sum->via = "etcd";
+  sum->db = "etcd cluster " + o.cluster + " (" + o.etcd_endpoints + ")";
+  std::unique_ptr<EtcdScopeWriter> w;
+  Status s = EtcdScopeWriter::Open(o, scope, &w);
+  if (!s.ok()) {
+    fail->refused = s.code() == Status::Code::kPermission;
+    fail->message = (fail->refused ? "refusing to import into scope " + scope +
+                                         ": " + s.message() +
+                                         " (import there, through its "
+                                         "nfsd-helper)"
+                                   : "cannot reach " + sum->db + ": " +
+                                         s.message()) +
+                    "; nothing imported";
+    return false;
+  }
+  return IntoStore(&w->store(), scope, file, reader,
+                   [&w] { return w->CheckLease(); }, sum, fail);
 }
 
 bool DaemonFailed(const ImportReply& r, const std::string& scope,
@@ -200,6 +244,7 @@ constexpr OptionSpec kImportOptions[] = {
     kCtlSocketOption,
     kConfigOption,
     {"--json", nullptr},
+    NFSDH_CTL_ETCD_OPTIONS,
 };
 
 int RunImport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
@@ -233,20 +278,39 @@ int RunImport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
     return kExitError;
   }
 
-  // Through the daemon if one runs on this database.
+  // Through the daemon if one runs on this database, or serves this scope
+  // from etcd; else into etcd itself in cluster mode (the running daemon's
+  // etcd, or the etcd options); else into the database.
   std::unique_ptr<ControlClient> client;
   DaemonStatus status;
   Status cs = ControlClient::Connect(defaults.ctl_socket, &client);
   if (cs.ok()) cs = client->GetStatus(&status);
   if (!cs.ok() && cs.code() == Status::Code::kPermission)
     return ReportCallError(cs, err);
-  const bool live = cs.ok() && (!parsed.has("--db") ||
-                                SameFile(defaults.db, status.database));
+  Options& o = defaults.options;
+  bool live = false, to_etcd = false;
+  if (parsed.has("--db")) {
+    live = cs.ok() && !status.cluster.enabled &&
+           SameFile(defaults.db, status.database);
+  } else if (cs.ok() && status.cluster.enabled) {
+    live = status.scope.name == scope;
+    to_etcd = !live;
+    if (o.etcd_endpoints.empty()) {
+      o.etcd_endpoints = status.cluster.endpoints;
+      o.cluster = status.cluster.cluster;
+    }
+  } else if (cs.ok() && !parsed.has("--etcd-endpoints")) {
+    live = true;
+  } else {
+    to_etcd = !o.etcd_endpoints.empty();
+  }
   Summary sum;
   Failure fail;
-  bool ok = live ? ViaDaemon(*client, status.database, scope, file, reader,
-                             &sum, &fail)
-                 : ViaDatabase(defaults.db, scope, file, reader, &sum, &fail);
+  bool ok = live      ? ViaDaemon(*client, status.database, scope, file, reader,
+                                  &sum, &fail)
+            : to_etcd ? ViaEtcd(o, scope, file, reader, &sum, &fail)
+                      : ViaDatabase(defaults.db, scope, file, reader, &sum,
+                                    &fail);
   if (!ok) {
     err << kProgram << ": " << fail.message << "\n";
     return kExitError;
@@ -262,7 +326,8 @@ int RunImport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
       j["source_scope"] = header.scope;
       j["exported"] = IsoTime(header.exported);
       j["via"] = sum.via;
-      j["database"] = sum.db;
+      j["database"] = sum.via == "etcd" ? Json(nullptr) : Json(sum.db);
+      j["cluster"] = sum.via == "etcd" ? Json(o.cluster) : Json(nullptr);
       j["records"] = sum.records;
       j["imported"] = sum.imported;
       j["kept"] = sum.kept;
@@ -290,7 +355,9 @@ const Verb kImportVerb = {
     "import",
     "add the client records of an export file to a scope (HA take-over)",
     "--scope NAME [--db PATH] [--ctl-socket PATH] [--config FILE] [--json] "
-    "FILE",
+    "[--etcd-endpoints URLS] [--cluster NAME] [--etcd-cacert FILE] "
+    "[--etcd-cert FILE] [--etcd-key FILE] [--etcd-user NAME] "
+    "[--etcd-password-file FILE] FILE",
     "  --scope NAME       the scope to import into (required)\n"
     "  --db PATH          the database to write (default: the db key of\n"
     "                     nfs.conf, else "
@@ -300,12 +367,16 @@ const Verb kImportVerb = {
     "  --config FILE      nfs.conf file for the defaults (default\n"
     "                     /etc/nfs.conf)\n"
     "  --json             describe the import as JSON\n"
+    NFSDH_CTL_ETCD_OPTIONS_HELP
     "\n"
     "FILE is a file written by export; '-' reads the standard input. The\n"
     "scope must have no server instance yet, or one in its grace period;\n"
     "the records may reclaim at the scope's next start. Through nfsd-helper\n"
-    "if it runs on that database, else into the database directly; all\n"
-    "records or none. Exit status 1 if the scope's grace period ended.\n",
+    "if it runs on that database (or serves that scope from etcd), else\n"
+    "into the database directly, all records or none; in cluster mode\n"
+    "(etcd-endpoints set, no --db) into etcd, as the scope's owner for the\n"
+    "time of the import. Exit status 1 if the scope's grace period ended\n"
+    "or another node serves it.\n",
     {kImportOptions,
      {1, 1, "name the FILE to import ('-': the standard input)"}},
     RunImport,

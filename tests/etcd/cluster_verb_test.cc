@@ -196,7 +196,7 @@ TEST_CASE(
   r = run({"--etcd-endpoints", "http://127.0.0.1:1"});
   CHECK(r.code == 1);
   CHECK(r.err.find("cannot read cluster default from etcd "
-                   "(http://127.0.0.1:1)") != std::string::npos);
+                   "(http://127.0.0.1:1: ") != std::string::npos);
   CHECK(r.out.empty());
 
   // The endpoints and cluster from nfs.conf.
@@ -205,7 +205,7 @@ TEST_CASE(
   r = ctl::testing::RunCtl({"cluster", "--config", conf});
   CHECK(r.code == 1);
   CHECK(r.err.find("cannot read cluster fromconf from etcd "
-                   "(http://127.0.0.1:1)") != std::string::npos);
+                   "(http://127.0.0.1:1: ") != std::string::npos);
 }
 
 }  // namespace
