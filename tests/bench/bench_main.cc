@@ -1,10 +1,13 @@
 // nfsd-bench: nfsd-helper and Debian's nfsdcld side by side, under the same
 // load from the simulated kernel, in the same run (README.md).
 //
-// Three targets are measured:
+// Four targets are measured:
 //   nfsdcld      /usr/sbin/nfsdcld on the simulated cld pipe (cld_pipe.h)
 //   helper-cld   nfsd-helper --cld-pipe on the same kind of pipe
 //   helper-4f    nfsd-helper on the four nfsdfs files (sim_kernel.h)
+//   helper-etcd  helper-4f in cluster mode: its records in a three-member
+//                etcd on loopback started by the benchmark (data under
+//                --dir), when /usr/bin/etcd (etcd-server) is installed
 // Each gets a fresh state directory under --dir (same file system for all,
 // and for the raw fsync probe). Figures:
 //   fsync        the device's raw rate: pwrite 4 KiB + fdatasync of one small
@@ -23,6 +26,12 @@
 //                record is forgotten: the worst case for both)
 //   rss          VmHWM/VmRSS of each tracker at the largest K after start,
 //                after `helper-ctl dump` (helper only) and after grace_done
+//   failover     helper-etcd only: its daemon is killed (SIGKILL) after the
+//                create phase; another node's helper on another simulated
+//                nfsd takes the scope over: the time from the kill until it
+//                serves, until its nfsd has the allow list, and until the
+//                first reclaim is accepted; every create acknowledged before
+//                the kill must be on that allow list
 // The benchmark fails (exit 1) only when something does not work (an error
 // status, a short allow list); figures never fail it.
 #include <dirent.h>
@@ -51,6 +60,7 @@
 #include <vector>
 
 #include "daemon/store/store.h"
+#include "tests/etcd/etcd_cluster.h"
 #include "tests/sim/sim_cld_pipe.h"
 #include "tests/sim/process.h"
 #include "tests/sim/sim_kernel.h"
@@ -78,7 +88,12 @@ struct Config {
   double fsync_seconds = 2;
   bool keep = false;
   bool smoke = false;
-  std::vector<std::string> targets = {"nfsdcld", "helper-cld", "helper-4f"};
+  std::vector<std::string> targets = {"nfsdcld", "helper-cld", "helper-4f",
+                                      "helper-etcd"};
+  std::string etcd = "/usr/bin/etcd";
+  std::string etcd_endpoints;  // of the members started for helper-etcd
+  std::string etcd_cluster;    // a name of this run's own
+  int lease_ttl = 10;          // seconds, of helper-etcd's nodes
 };
 
 bool failed = false;
@@ -369,7 +384,10 @@ class Target {
   ~Target() { Stop(); }
 
   const std::string& name() const { return name_; }
-  bool cld() const { return name_ != "helper-4f"; }
+  bool cld() const { return name_ != "helper-4f" && !etcd(); }
+  bool etcd() const { return name_ == "helper-etcd"; }
+  // The node name of a helper-etcd target.
+  void set_node(std::string node) { node_ = std::move(node); }
   bool helper() const { return name_ != "nfsdcld"; }
   std::string state_dir() const { return dir_ + "/state"; }
   std::string db_path() const {
@@ -433,6 +451,14 @@ class Target {
               "none",
               "--nfsdcltrack-db",
               "none"};
+      if (etcd()) {
+        for (std::string a :
+             {std::string("--etcd-endpoints"), cfg_.etcd_endpoints,
+              std::string("--cluster"), cfg_.etcd_cluster,
+              std::string("--node"), node_, std::string("--etcd-lease-ttl"),
+              std::to_string(cfg_.lease_ttl)})
+          argv.push_back(std::move(a));
+      }
     }
     proc_ = std::make_unique<Process>();
     ProcessOptions po;
@@ -457,6 +483,16 @@ class Target {
     return false;
   }
   double ready_seconds() const { return ready_seconds_; }
+
+  // The daemon dies at once (a node's crash).
+  void Kill9() {
+    if (proc_ && proc_->IsRunning()) proc_->Kill9();
+  }
+
+  // One reclaim of `id` (no principal) on the four files: accepted?
+  bool Reclaim(const std::string& id) {
+    return !cld() && sim_->Reclaim(id, "") == nfsdsim::ReclaimResult::kAllowed;
+  }
 
   void Stop() {
     if (proc_ && proc_->IsRunning()) {
@@ -545,6 +581,7 @@ class Target {
   std::unique_ptr<nfsdsim::SimKernel> sim_;
   std::unique_ptr<Process> proc_;
   double ready_seconds_ = 0;
+  std::string node_ = "bench-a";
 };
 
 // ---- the figures
@@ -577,6 +614,14 @@ struct RssRow {
   double seconds = 0;  // of the stage, where it has one (dump)
 };
 
+struct FailoverRow {
+  int64_t acknowledged = 0;  // creates answered 0 before the kill
+  int64_t allowed = -1;      // on the new node's allow list
+  double serving_s = 0;      // kill -> the new node's helper serves
+  double allow_s = 0;        // kill -> its nfsd has the allow list
+  double reclaim_s = 0;      // kill -> first reclaim accepted
+};
+
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
   size_t k = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
@@ -589,7 +634,8 @@ CreateRow RunCreates(Target& t, int outstanding, double seconds) {
   row.target = t.name();
   row.outstanding = outstanding;
   FsyncCounter counter;
-  bool counting = counter.Start(t.pid());
+  // helper-etcd's fsyncs are etcd's, in other processes: not counted.
+  bool counting = !t.etcd() && counter.Start(t.pid());
   std::atomic<uint64_t> next{0}, errors{0};
   std::vector<std::vector<double>> lat(outstanding);
   const std::string tag = "c" + std::to_string(outstanding);
@@ -622,6 +668,35 @@ CreateRow RunCreates(Target& t, int outstanding, double seconds) {
     Fail(t.name() + ": " + std::to_string(row.errors) + " of " +
          std::to_string(row.creates) + " creates failed");
   }
+  return row;
+}
+
+// helper-etcd's node dies; another node takes the scope over (README.md,
+// failover). `first_id` was acknowledged before the kill.
+FailoverRow RunFailover(const Config& cfg, Target& a, int64_t acknowledged,
+                        const std::string& first_id) {
+  FailoverRow row;
+  row.acknowledged = acknowledged;
+  Target b(cfg, a.name(), cfg.dir + "/failover-" + a.name());
+  b.set_node("bench-b");
+  if (!b.Prepare()) return row;
+  const auto t0 = Clock::now();
+  a.Kill9();
+  if (!b.StartDaemon()) return row;
+  row.serving_s = Secs(Clock::now() - t0);
+  row.allowed = b.StartNfsd();
+  row.allow_s = Secs(Clock::now() - t0);
+  if (row.allowed < acknowledged) {
+    Fail(a.name() + ": the new node allows " + std::to_string(row.allowed) +
+         " clients, but " + std::to_string(acknowledged) +
+         " creates were acknowledged before the kill");
+  }
+  if (b.Reclaim(first_id)) {
+    row.reclaim_s = Secs(Clock::now() - t0);
+  } else {
+    Fail(a.name() + ": the new node refused the reclaim of " + first_id);
+  }
+  b.Stop();
   return row;
 }
 
@@ -676,7 +751,8 @@ void Usage() {
       stderr,
       "usage: nfsd-bench [--smoke] [--dir DIR] [--json PATH] [--keep]\n"
       "                  [--helper BIN] [--ctl BIN] [--nfsdcld BIN]\n"
-      "                  [--targets nfsdcld,helper-cld,helper-4f]\n"
+      "                  [--targets nfsdcld,helper-cld,helper-4f,helper-etcd]\n"
+      "                  [--etcd BIN] [--lease-ttl S]\n"
       "                  [--levels 1,8,64,256] [--sizes 10000,100000,1000000]\n"
       "                  [--seconds S] [--fsync-seconds S]\n");
 }
@@ -703,6 +779,7 @@ int main(int argc, char** argv) {
       cfg.sizes = {100, 1000};
       cfg.create_seconds = 0.5;
       cfg.fsync_seconds = 0.3;
+      cfg.lease_ttl = 2;
     } else if (a == "--dir") {
       cfg.dir = val();
     } else if (a == "--json") {
@@ -727,6 +804,10 @@ int main(int argc, char** argv) {
       cfg.create_seconds = std::atof(val().c_str());
     } else if (a == "--fsync-seconds") {
       cfg.fsync_seconds = std::atof(val().c_str());
+    } else if (a == "--etcd") {
+      cfg.etcd = val();
+    } else if (a == "--lease-ttl") {
+      cfg.lease_ttl = std::atoi(val().c_str());
     } else {
       Usage();
       return 2;
@@ -751,6 +832,33 @@ int main(int argc, char** argv) {
         cfg.targets.end());
   }
 
+  auto drop = [&](const char* target) {
+    cfg.targets.erase(
+        std::remove(cfg.targets.begin(), cfg.targets.end(), target),
+        cfg.targets.end());
+  };
+  auto wanted = [&](const char* target) {
+    return std::find(cfg.targets.begin(), cfg.targets.end(), target) !=
+           cfg.targets.end();
+  };
+  std::unique_ptr<nfsdh::etcdtest::EtcdCluster> etcd;
+  if (wanted("helper-etcd") && access(cfg.etcd.c_str(), X_OK) != 0) {
+    Note(cfg.etcd + " is not installed (etcd-server): helper-etcd is left out");
+    drop("helper-etcd");
+  } else if (wanted("helper-etcd")) {
+    // Three members on loopback, their data on the measured file system.
+    setenv("NFSDH_ETCD", cfg.etcd.c_str(), 1);
+    try {
+      etcd = std::make_unique<nfsdh::etcdtest::EtcdCluster>(3, cfg.dir);
+      cfg.etcd_endpoints = etcd->endpoint_list();
+      cfg.etcd_cluster = "bench-" + std::to_string(getpid());
+      Note("etcd: three members at " + cfg.etcd_endpoints);
+    } catch (const std::exception& e) {
+      Fail(std::string("etcd: ") + e.what());
+      drop("helper-etcd");
+    }
+  }
+
   const std::string load_before = LoadAvg();
   const std::string fs = FsOf(cfg.dir);
   Note("work directory " + cfg.dir + " (" + fs + "), load " + load_before);
@@ -758,15 +866,25 @@ int main(int argc, char** argv) {
 
   // Creates.
   std::vector<CreateRow> creates;
+  std::optional<FailoverRow> failover;
   for (const auto& name : cfg.targets) {
     Target t(cfg, name, cfg.dir + "/create-" + name);
     if (!t.Prepare() || !t.StartDaemon() || t.StartNfsd() != 0) continue;
+    int64_t acknowledged = 0;
     for (int n : cfg.levels) {
       Note("create: " + name + ", " + std::to_string(n) + " outstanding");
       creates.push_back(RunCreates(t, n, cfg.create_seconds));
+      acknowledged += creates.back().creates - creates.back().errors;
+    }
+    if (t.etcd() && !cfg.levels.empty()) {
+      Note("failover: " + name + ", lease " + std::to_string(cfg.lease_ttl) +
+           " s");
+      failover = RunFailover(cfg, t, acknowledged,
+                             ClientId("c" + std::to_string(cfg.levels[0]), 0));
     }
     t.Stop();
   }
+  etcd.reset();  // not used further: no load beside the other figures
 
   // Grace start, grace_done and memory at each size.
   std::vector<GraceRow> graces;
@@ -774,8 +892,12 @@ int main(int argc, char** argv) {
   const int64_t largest =
       cfg.sizes.empty() ? 0
                         : *std::max_element(cfg.sizes.begin(), cfg.sizes.end());
+  if (wanted("helper-etcd"))
+    Note("grace: helper-etcd is not measured (its records would have to be "
+         "written into etcd first)");
   for (int64_t k : cfg.sizes) {
     for (const auto& name : cfg.targets) {
+      if (name == "helper-etcd") continue;
       Note("grace: " + name + ", " + std::to_string(k) + " clients");
       Target t(cfg, name, cfg.dir + "/grace-" + name + "-" + std::to_string(k));
       if (!t.Prepare() || !t.Populate(k) || !t.StartDaemon()) continue;
@@ -860,6 +982,16 @@ int main(int argc, char** argv) {
                 r.rss_kib / 1024.0);
   }
 
+  if (failover) {
+    std::printf("\n%-11s %8s %6s %8s %10s %12s %11s\n", "failover",
+                "lease s", "acked", "allowed", "serving s", "allow list s",
+                "reclaim s");
+    std::printf("%-11s %8d %6" PRId64 " %8" PRId64 " %10.3f %12.3f %11.3f\n",
+                "helper-etcd", cfg.lease_ttl, failover->acknowledged,
+                failover->allowed, failover->serving_s, failover->allow_s,
+                failover->reclaim_s);
+  }
+
   // The targets of the issue, judged on this run's figures.
   auto rate_of = [&](const std::string& t, int n) -> double {
     for (const auto& r : creates)
@@ -938,7 +1070,18 @@ int main(int argc, char** argv) {
         << ", \"vmhwm_kib\": " << r.hwm_kib << ", \"vmrss_kib\": " << r.rss_kib
         << "}";
     }
-    j << "\n  ],\n  \"targets\": [";
+    j << "\n  ],\n  \"failover\": ";
+    if (failover) {
+      j << "{\"target\": \"helper-etcd\", \"lease_ttl_s\": " << cfg.lease_ttl
+        << ", \"acknowledged\": " << failover->acknowledged
+        << ", \"allowed\": " << failover->allowed
+        << ", \"serving_s\": " << failover->serving_s
+        << ", \"allow_s\": " << failover->allow_s
+        << ", \"reclaim_s\": " << failover->reclaim_s << "}";
+    } else {
+      j << "null";
+    }
+    j << ",\n  \"targets\": [";
     for (size_t i = 0; i < verdicts.size(); ++i) {
       j << (i ? "," : "") << "\n    {\"what\": " << Json(verdicts[i].first)
         << ", \"met\": "

@@ -8,15 +8,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace nfsdh::etcdtest {
@@ -24,6 +26,12 @@ namespace {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+
+// Fails the test (or the benchmark) that needs the cluster: an exception,
+// which Catch2 reports with its message.
+void Require(bool ok, const std::string& what) {
+  if (!ok) throw std::runtime_error(what);
+}
 
 // The first port the kernel takes for outgoing connections
 // (net.ipv4.ip_local_port_range).
@@ -49,7 +57,7 @@ int FreePort() {
     const int port = std::uniform_int_distribution<int>(lo, hi)(rng);
     if (given.count(port) != 0) continue;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
+    Require(fd >= 0, std::string("socket: ") + strerror(errno));
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -61,8 +69,8 @@ int FreePort() {
       return port;
     }
   }
-  FAIL("no free port below " << hi + 1 << " on 127.0.0.1");
-  return -1;
+  throw std::runtime_error("no free port below " + std::to_string(hi + 1) +
+                           " on 127.0.0.1");
 }
 
 // The last `n` lines of a file (the directory goes with the cluster, so a
@@ -102,43 +110,42 @@ std::string PostForTest(const std::string& url, const std::string& body,
   return rc == CURLE_OK ? out : std::string();
 }
 
-EtcdCluster::EtcdCluster(int members) {
+EtcdCluster::EtcdCluster(int members, const std::string& parent) {
   const char* bin = getenv("NFSDH_ETCD");
   binary_ = bin != nullptr ? bin : "/usr/bin/etcd";
-  INFO("etcd binary " << binary_
-                      << " (Debian package etcd-server, installed by "
-                         "scripts/install-deps.sh)");
-  REQUIRE(access(binary_.c_str(), X_OK) == 0);
-  char tmpl[] = "/tmp/nfsdh-etcd-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
+  Require(access(binary_.c_str(), X_OK) == 0,
+          "no etcd binary " + binary_ +
+              " (Debian package etcd-server, installed by "
+              "scripts/install-deps.sh)");
+  std::string tmpl = parent + "/nfsdh-etcd-XXXXXX";
+  Require(mkdtemp(tmpl.data()) != nullptr,
+          "mkdtemp " + tmpl + ": " + strerror(errno));
   dir_ = tmpl;
   token_ = "nfsdh-test-" + std::to_string(getpid()) + "-" +
            dir_.substr(dir_.rfind('-') + 1);
-  for (int i = 0; i < members; ++i) {
-    Member m;
-    m.name = "m" + std::to_string(i);
-    m.client_port = FreePort();
-    m.peer_port = FreePort();
-    members_.push_back(m);
-  }
-  for (int i = 0; i < members; ++i) Start(i, "new");
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  for (int i = 0; i < members; ++i) {
-    while (!Healthy(i, 1000)) {
-      if (Clock::now() >= deadline) {
-        const std::string log = dir_ + "/" + members_[i].name + ".log";
-        FAIL("etcd member " << i << " did not become healthy in 30 s; the "
-                            << "end of its log " << log << ":\n"
-                            << Tail(log, 20));
-      }
-      std::this_thread::sleep_for(milliseconds(100));
+  try {
+    for (int i = 0; i < members; ++i) {
+      Member m;
+      m.name = "m" + std::to_string(i);
+      m.client_port = FreePort();
+      m.peer_port = FreePort();
+      members_.push_back(m);
     }
+    for (int i = 0; i < members; ++i) Start(i, "new");
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    for (int i = 0; i < members; ++i) WaitHealthy(i, deadline, "");
+  } catch (...) {
+    Cleanup();  // the destructor does not run
+    throw;
   }
 }
 
-EtcdCluster::~EtcdCluster() {
+EtcdCluster::~EtcdCluster() { Cleanup(); }
+
+void EtcdCluster::Cleanup() {
   for (Member& m : members_) {
     if (m.pid > 0) {
+      kill(m.pid, SIGCONT);
       kill(m.pid, SIGKILL);
       waitpid(m.pid, nullptr, 0);
       m.pid = -1;
@@ -146,6 +153,22 @@ EtcdCluster::~EtcdCluster() {
   }
   if (!dir_.empty() && std::system(("rm -rf '" + dir_ + "'").c_str()) != 0) {
     // A leftover temporary directory is harmless.
+  }
+  dir_.clear();
+}
+
+void EtcdCluster::WaitHealthy(int i, Clock::time_point deadline,
+                              const char* what) const {
+  while (!Healthy(i, 1000)) {
+    if (Clock::now() >= deadline) {
+      const std::string log = dir_ + "/" + members_[i].name + ".log";
+      throw std::runtime_error(std::string(what) + "etcd member " +
+                               std::to_string(i) +
+                               " did not become healthy in 30 s; the end of "
+                               "its log " +
+                               log + ":\n" + Tail(log, 20));
+    }
+    std::this_thread::sleep_for(milliseconds(100));
   }
 }
 
@@ -218,7 +241,7 @@ void EtcdCluster::Start(int i, const std::string& state) {
   };
   const std::string log = dir_ + "/" + m.name + ".log";
   pid_t pid = fork();
-  REQUIRE(pid >= 0);
+  Require(pid >= 0, std::string("fork: ") + strerror(errno));
   if (pid == 0) {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (fd >= 0) {
@@ -238,7 +261,7 @@ void EtcdCluster::Start(int i, const std::string& state) {
 
 void EtcdCluster::Kill(int i) {
   Member& m = members_[i];
-  REQUIRE(m.pid > 0);
+  Require(m.pid > 0, "etcd member " + std::to_string(i) + " is not running");
   kill(m.pid, SIGCONT);  // a paused member must die too
   kill(m.pid, SIGKILL);
   waitpid(m.pid, nullptr, 0);
@@ -246,29 +269,21 @@ void EtcdCluster::Kill(int i) {
 }
 
 void EtcdCluster::Pause(int i) {
-  REQUIRE(members_[i].pid > 0);
-  REQUIRE(kill(members_[i].pid, SIGSTOP) == 0);
+  Require(members_[i].pid > 0 && kill(members_[i].pid, SIGSTOP) == 0,
+          "cannot pause etcd member " + std::to_string(i));
 }
 
 void EtcdCluster::Resume(int i) {
-  REQUIRE(members_[i].pid > 0);
-  REQUIRE(kill(members_[i].pid, SIGCONT) == 0);
+  Require(members_[i].pid > 0 && kill(members_[i].pid, SIGCONT) == 0,
+          "cannot resume etcd member " + std::to_string(i));
 }
 
 void EtcdCluster::Restart(int i, bool wait_healthy) {
-  REQUIRE(members_[i].pid <= 0);
+  Require(members_[i].pid <= 0,
+          "etcd member " + std::to_string(i) + " is still running");
   Start(i, "existing");
   if (!wait_healthy) return;
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (!Healthy(i, 1000)) {
-    if (Clock::now() >= deadline) {
-      const std::string log = dir_ + "/" + members_[i].name + ".log";
-      FAIL("restarted etcd member " << i << " is not healthy after 30 s; "
-                                    << "the end of its log " << log << ":\n"
-                                    << Tail(log, 20));
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
+  WaitHealthy(i, Clock::now() + std::chrono::seconds(30), "restarted: ");
 }
 
 bool EtcdCluster::Healthy(int i, int timeout_ms) const {

@@ -1,17 +1,19 @@
-// EtcdCluster: a real etcd cluster on loopback for the tests (Debian's
-// etcd-server, /usr/bin/etcd unless NFSDH_ETCD names another binary).
+// EtcdCluster: a real etcd cluster on loopback for the tests and the
+// benchmark (Debian's etcd-server, /usr/bin/etcd unless NFSDH_ETCD names
+// another binary).
 //
 // Each member is an etcd process with its own data directory under a
-// temporary directory and its own client and peer ports (free ports asked
-// of the kernel). The tests kill, stop (SIGSTOP: a member cut off, whose
-// connections hang rather than fail), resume and restart members to make
-// the faults the cluster mode must survive. The destructor kills every
-// member and removes the directory.
+// temporary directory and its own client and peer ports (free loopback
+// ports below the kernel's ephemeral range). The tests kill, stop
+// (SIGSTOP: a member cut off, whose connections hang rather than fail),
+// resume and restart members to make the faults the cluster mode must
+// survive. The destructor kills every member and removes the directory.
 #ifndef TESTS_ETCD_ETCD_CLUSTER_H_
 #define TESTS_ETCD_ETCD_CLUSTER_H_
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -20,8 +22,12 @@ namespace nfsdh::etcdtest {
 class EtcdCluster {
  public:
   // Starts `members` members and waits until every one answers /health
-  // (at most 30 s). Fails the test (Catch2 REQUIRE) if it cannot.
-  explicit EtcdCluster(int members = 3);
+  // (at most 30 s). Throws std::runtime_error, saying why (with the end of
+  // the member's log), if it cannot; so does every other method that
+  // fails. Needs no test framework: the benchmark uses it too.
+  // The data directories go in a new directory under `parent` (what etcd
+  // fsyncs is measured there by the benchmark).
+  explicit EtcdCluster(int members = 3, const std::string& parent = "/tmp");
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;
@@ -56,6 +62,9 @@ class EtcdCluster {
     pid_t pid = -1;
   };
   void Start(int i, const std::string& state);
+  void WaitHealthy(int i, std::chrono::steady_clock::time_point deadline,
+                   const char* what) const;
+  void Cleanup();
   std::string InitialCluster() const;
 
   std::string binary_;
