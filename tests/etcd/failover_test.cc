@@ -7,10 +7,13 @@
 // and allows no reclaim until it is back.
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,9 +66,50 @@ nlohmann::json StatusJson(const std::string& socket) {
   return nlohmann::json::parse(r.out);
 }
 
-TEST_CASE("a node that takes a scope over from a killed node allows exactly "
-          "the reclaims of its records",
-          "[etcd][failover]") {
+// Creates in flight: `n` create_client requests queued at once on the
+// node's nfsd (ids PREFIX0000, PREFIX0001, ...), answered in batches.
+struct InFlight {
+  std::vector<std::string> ids;
+  std::vector<nfsdsim::Ticket> tickets;
+
+  InFlight(nfsdsim::SimKernel& k, const char* prefix, int n) {
+    const std::string inst = std::to_string(k.CurrentInstance());
+    for (int i = 0; i < n; ++i) {
+      char id[16];
+      std::snprintf(id, sizeof id, "%s%04d", prefix, i);
+      std::string hex;
+      for (const char* c = id; *c != '\0'; ++c) {
+        char h[3];
+        std::snprintf(h, sizeof h, "%02x", static_cast<unsigned char>(*c));
+        hex += h;
+      }
+      ids.push_back(id);
+      tickets.push_back(
+          k.SubmitWithSeq(nfsdfs::Channel::kCreateClient, [&](uint64_t seq) {
+            return std::to_string(seq) + " " + inst + " \\x" + hex + " - v41\n";
+          }));
+    }
+  }
+  // The ids whose create was answered 0 (stored: acknowledged).
+  std::set<std::string> Acknowledged(nfsdsim::SimKernel& k) const {
+    std::set<std::string> out;
+    for (size_t i = 0; i < tickets.size(); ++i) {
+      nfsdsim::AwaitResult r = k.Await(tickets[i], scenario::kStepTimeout);
+      if (r.answered && r.status == 0) out.insert(ids[i]);
+    }
+    return out;
+  }
+};
+
+// Whether every element of `a` is in `b`.
+bool Within(const std::set<std::string>& a, const std::set<std::string>& b) {
+  return std::includes(b.begin(), b.end(), a.begin(), a.end());
+}
+
+TEST_CASE(
+    "a node that takes a scope over from a killed node allows exactly "
+    "the reclaims of its records",
+    "[etcd][failover]") {
   EtcdCluster etcd;
   TempDir t;
   Site a(t, "a"), b(t, "b");
@@ -108,12 +152,22 @@ TEST_CASE("a node that takes a scope over from a killed node allows exactly "
 
   // Node a comes back while b serves: it waits, then refuses, naming b.
   nfsdsim::Process again;
-  std::vector<std::string> argv = {
-      NFSD_HELPER_BIN, "--foreground", "--nfsdfs",     a.dir + "-nfsd",
-      "--db",          a.dir + "/state.sqlite",       "--scope",
-      "svc",           "--cld-pipe",   "none",         "--nfsdcld-db",
-      "none",          "--nfsdcltrack-db", "none",     "--ctl-socket",
-      a.socket()};
+  std::vector<std::string> argv = {NFSD_HELPER_BIN,
+                                   "--foreground",
+                                   "--nfsdfs",
+                                   a.dir + "-nfsd",
+                                   "--db",
+                                   a.dir + "/state.sqlite",
+                                   "--scope",
+                                   "svc",
+                                   "--cld-pipe",
+                                   "none",
+                                   "--nfsdcld-db",
+                                   "none",
+                                   "--nfsdcltrack-db",
+                                   "none",
+                                   "--ctl-socket",
+                                   a.socket()};
   for (const std::string& arg : ClusterArgs(etcd, "a")) argv.push_back(arg);
   REQUIRE(again.Start(argv));
   auto exit = again.Wait(std::chrono::seconds(2 * kTtl + 15));
@@ -153,9 +207,10 @@ TEST_CASE("a clean stop hands the scope over at once", "[etcd][failover]") {
   b.node.StopHelper();
 }
 
-TEST_CASE("a node cut off from etcd is fenced: no upcall is answered "
-          "stored and no client may reclaim until it rejoins",
-          "[etcd][failover][fence]") {
+TEST_CASE(
+    "a node cut off from etcd is fenced: no upcall is answered "
+    "stored and no client may reclaim until it rejoins",
+    "[etcd][failover][fence]") {
   EtcdCluster etcd;
   TempDir t;
   Site a(t, "a");
@@ -174,8 +229,7 @@ TEST_CASE("a node cut off from etcd is fenced: no upcall is answered "
   nlohmann::json st = StatusJson(a.socket());
   CHECK(st["cluster"]["fenced"] == true);
   CHECK(st["cluster"]["fence_reason"].is_string());
-  auto table =
-      ctl::testing::RunCtl({"status", "--ctl-socket", a.socket()});
+  auto table = ctl::testing::RunCtl({"status", "--ctl-socket", a.socket()});
   CHECK(table.out.find("fenced") != std::string::npos);
   CHECK(table.out.find("YES since") != std::string::npos);
   // nfsd restarts meanwhile: nobody may reclaim.
@@ -197,13 +251,16 @@ TEST_CASE("a node cut off from etcd is fenced: no upcall is answered "
   a.node.StopHelper();
 }
 
-TEST_CASE("cluster mode refuses to start, saying why, when etcd cannot be "
-          "used",
-          "[etcd][failover]") {
+TEST_CASE(
+    "cluster mode refuses to start, saying why, when etcd cannot be "
+    "used",
+    "[etcd][failover]") {
   TempDir t;
   const std::vector<std::string> base = {
-      "--nfsdfs", t.path() + "/nfsd", "--db", t.path() + "/s/state.sqlite",
-      "--scope",  "svc",              "--ctl-socket", t.path() + "/ctl.sock"};
+      "--nfsdfs",     t.path() + "/nfsd",
+      "--db",         t.path() + "/s/state.sqlite",
+      "--scope",      "svc",
+      "--ctl-socket", t.path() + "/ctl.sock"};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> args = base;
     args.insert(args.end(), extra.begin(), extra.end());
@@ -216,10 +273,80 @@ TEST_CASE("cluster mode refuses to start, saying why, when etcd cannot be "
   out = scenario::ExpectNoStart(with({"--etcd-endpoints", "http://127.0.0.1:1",
                                       "--etcd-cacert", "/etc/hostname"}));
   CHECK(out.find("is not https://") != std::string::npos);
-  out = scenario::ExpectNoStart(with({"--etcd-endpoints", "http://127.0.0.1:1",
-                                      "--etcd-user", "nfs"}));
+  out = scenario::ExpectNoStart(
+      with({"--etcd-endpoints", "http://127.0.0.1:1", "--etcd-user", "nfs"}));
   CHECK(out.find("etcd-user and etcd-password-file go together") !=
         std::string::npos);
+}
+
+TEST_CASE(
+    "a node killed while its batches commit loses no acknowledged "
+    "record",
+    "[etcd][failover][crash]") {
+  EtcdCluster etcd;
+  TempDir t;
+  Site a(t, "a"), b(t, "b");
+  a.node.StartHelper({}, ClusterArgs(etcd, "a"));
+  REQUIRE(a.node.k().StartInstance(1000).ok());
+  InFlight f(a.node.k(), "m", 600);
+  std::set<std::string> all(f.ids.begin(), f.ids.end());
+  // Killed once a quarter was answered, with the rest still to commit.
+  REQUIRE(a.node.k().WaitForStats(
+      nfsdfs::Channel::kCreateClient,
+      [](const nfsdsim::ChannelStats& st) { return st.answered >= 150; },
+      scenario::kStepTimeout));
+  a.node.KillHelper();
+  const std::set<std::string> acked = f.Acknowledged(a.node.k());
+  INFO(acked.size() << " of " << all.size() << " creates acknowledged");
+  CHECK(!acked.empty());
+
+  // The node that takes over allows every acknowledged client, and none
+  // that nfsd never asked for.
+  b.node.StartHelper({}, ClusterArgs(etcd, "b"));
+  nfsdsim::StartResult s = b.node.k().StartInstance(2000);
+  REQUIRE(s.ok());
+  const std::set<std::string> allowed = scenario::Ids(s.allow);
+  INFO(allowed.size() << " allowed on the new node");
+  CHECK(Within(acked, allowed));
+  CHECK(Within(allowed, all));
+  b.node.StopHelper();
+}
+
+TEST_CASE(
+    "the etcd leader killed while creates are in flight: acknowledged "
+    "records survive and the node goes on",
+    "[etcd][failover][leader]") {
+  EtcdCluster etcd;
+  TempDir t;
+  Site a(t, "a");
+  a.node.StartHelper({}, ClusterArgs(etcd, "a"));
+  REQUIRE(a.node.k().StartInstance(1000).ok());
+  // Acknowledged before the leader dies...
+  const std::set<std::string> before =
+      InFlight(a.node.k(), "p", 100).Acknowledged(a.node.k());
+  CHECK(before.size() == 100);
+  // ...and in flight while it dies: each is stored or answered -EIO.
+  InFlight during(a.node.k(), "q", 300);
+  const int leader = etcd.Leader();
+  REQUIRE(leader >= 0);
+  etcd.Kill(leader);
+  const std::set<std::string> acked = during.Acknowledged(a.node.k());
+  INFO(acked.size() << " of 300 creates in flight acknowledged");
+  // The two members left elect a leader; the node serves on (its lease,
+  // kept by the new leader, outlives the election).
+  REQUIRE(etcd.Leader() >= 0);
+  CHECK(a.node.k().EstablishState("after", "", Minor::kV41).ok());
+  nlohmann::json st = StatusJson(a.socket());
+  CHECK(st["cluster"]["fenced"] == false);
+
+  // The next start of the node's nfsd allows every acknowledged client.
+  nfsdsim::StartResult s = a.node.k().StartInstance(2000);
+  REQUIRE(s.ok());
+  const std::set<std::string> allowed = scenario::Ids(s.allow);
+  CHECK(Within(before, allowed));
+  CHECK(Within(acked, allowed));
+  CHECK(allowed.count("after") == 1);
+  a.node.StopHelper();
 }
 
 }  // namespace
