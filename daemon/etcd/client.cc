@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <system_error>
+#include <type_traits>
 #include <utility>
 
 namespace nfsdh::etcd {
@@ -44,46 +47,33 @@ bool Unbase64(const std::string& in, std::string* out) {
   return true;
 }
 
-// A 64-bit number as the gateway writes it (a string), or as a number.
-// Absent: 0 (proto3 leaves out zero values).
-bool Int(const json& j, const char* name, int64_t* out) {
+// A 64-bit number as the gateway writes it (a string of decimal digits,
+// with a '-' for a negative signed one), or as a JSON number. Absent: 0
+// (proto3 leaves out zero values).
+template <typename T>
+bool Number(const json& j, const char* name, T* out) {
   *out = 0;
   auto it = j.find(name);
   if (it == j.end() || it->is_null()) return true;
-  try {
-    if (it->is_string()) {
-      size_t pos = 0;
-      const std::string& s = it->get_ref<const std::string&>();
-      *out = std::stoll(s, &pos);
-      return pos == s.size();
-    }
-    if (it->is_number_integer()) {
-      *out = it->get<int64_t>();
-      return true;
-    }
-  } catch (const std::exception&) {
+  if (it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    const char* end = s.data() + s.size();
+    auto [p, ec] = std::from_chars(s.data(), end, *out);
+    return ec == std::errc() && p == end && !s.empty();
   }
-  return false;
+  const bool fits =
+      std::is_signed_v<T> ? it->is_number_integer() : it->is_number_unsigned();
+  if (!fits) return false;
+  *out = it->get<T>();
+  return true;
+}
+
+bool Int(const json& j, const char* name, int64_t* out) {
+  return Number(j, name, out);
 }
 
 bool Uint(const json& j, const char* name, uint64_t* out) {
-  *out = 0;
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) return true;
-  try {
-    if (it->is_string()) {
-      size_t pos = 0;
-      const std::string& s = it->get_ref<const std::string&>();
-      *out = std::stoull(s, &pos);
-      return pos == s.size();
-    }
-    if (it->is_number_unsigned()) {
-      *out = it->get<uint64_t>();
-      return true;
-    }
-  } catch (const std::exception&) {
-  }
-  return false;
+  return Number(j, name, out);
 }
 
 bool Bytes(const json& j, const char* name, std::string* out) {
