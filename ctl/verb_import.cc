@@ -304,6 +304,12 @@ int RunImport(const ParsedArgs& parsed, std::ostream& out, std::ostream& err) {
   } else {
     to_etcd = !o.etcd_endpoints.empty();
   }
+  if (to_etcd) {
+    // The etcd options are checked before anything is asked of etcd.
+    std::unique_ptr<etcd::EtcdStore> unused;
+    Status os = OpenEtcdReader(o, 0, &unused);
+    if (!os.ok()) return UsageError(kImportVerb, os.message(), err);
+  }
   Summary sum;
   Failure fail;
   bool ok = live      ? ViaDaemon(*client, status.database, scope, file, reader,

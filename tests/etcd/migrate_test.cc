@@ -244,7 +244,7 @@ TEST_CASE("export and import say clearly when etcd cannot be used",
   CHECK(r.err.find("etcd-endpoints 'not a url'") != std::string::npos);
   r = run({"import", "--scope", "s", "--etcd-endpoints", "http://127.0.0.1:1",
            "--etcd-cert", "/x", file});
-  CHECK(r.code == 1);
+  CHECK(r.code == 2);
   CHECK(r.err.find("etcd-cert and etcd-key go together") != std::string::npos);
 }
 
