@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -294,8 +295,7 @@ TEST_CASE("export-nfsdcld: killed at any moment, the target is old or new",
   MakeNfsdcld(e.target, 4, 3, 0);
   AddRec(e.target, 3, kA);
   const std::string old_sum = Sha256(e.target);
-  int old_seen = 0, new_seen = 0;
-  for (int delay_us = 0; delay_us < 300000; delay_us += 10000) {
+  auto spawn = [&]() {
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
@@ -309,22 +309,44 @@ TEST_CASE("export-nfsdcld: killed at any moment, the target is old or new",
       execv(HELPER_CTL_BIN, const_cast<char**>(argv));
       _exit(127);
     }
-    usleep(delay_us);
+    return pid;
+  };
+  auto reset = [&]() {
+    REQUIRE(unlink(e.target.c_str()) == 0);
+    MakeNfsdcld(e.target, 4, 3, 0);
+    AddRec(e.target, 3, kA);
+    REQUIRE(Sha256(e.target) == old_sum);
+  };
+  // How long one whole export takes here (several times longer under a
+  // sanitizer or a loaded machine): the kills are spread over that and a
+  // quarter more, so that some fall before the rename and some after.
+  const auto t0 = std::chrono::steady_clock::now();
+  pid_t whole = spawn();
+  int status = 0;
+  REQUIRE(waitpid(whole, &status, 0) == whole);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - t0)
+                        .count();
+  REQUIRE(ReadBack(e.target).size() == kClients);
+  reset();
+  constexpr int kKills = 30;
+  int old_seen = 0, new_seen = 0;
+  for (int i = 0; i < kKills; ++i) {
+    const auto delay_us = took * 5 / 4 * i / (kKills - 1);
+    pid_t pid = spawn();
+    usleep(static_cast<useconds_t>(delay_us));
     kill(pid, SIGKILL);
-    int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
-    INFO("killed after " << delay_us << " us");
+    INFO("killed after " << delay_us << " us of a " << took << " us export");
     if (Sha256(e.target) == old_sum) {
       ++old_seen;
       continue;
     }
     ++new_seen;
     CHECK(ReadBack(e.target).size() == kClients);
-    // Start from the old database again.
-    REQUIRE(unlink(e.target.c_str()) == 0);
-    MakeNfsdcld(e.target, 4, 3, 0);
-    AddRec(e.target, 3, kA);
-    REQUIRE(Sha256(e.target) == old_sum);
+    reset();  // from the old database again
   }
   // Both outcomes happened: the kills fell before and after the rename.
   CHECK(old_seen > 0);
