@@ -56,20 +56,9 @@ def hold(path, ctl):
                 os.pwrite(fd, data, 0)
                 os.fsync(fd)
                 back = os.pread(fd, len(data), 0)
-                # A read that races with the Linux client's state recovery
-                # can come back short (the client revalidated the size while
-                # the retried WRITE was still in flight). The write is only
-                # lost if a later read does not see it either.
-                first, tries = back, 0
-                while back != data and tries < 3:
-                    time.sleep(1)
-                    tries += 1
-                    back = os.pread(fd, len(data), 0)
                 if back != data:
                     write_atomic(res, "error MISMATCH read back %r" % back)
                 else:
-                    if tries:
-                        sys.stderr.write("locktool: %s: first read back %r, the data after %d s\n" % (name, first, tries))
                     write_atomic(res, "ok")
             except OSError as e:
                 write_atomic(res, "error %s %s" % (errno.errorcode.get(e.errno, e.errno), e.strerror))
